@@ -1,0 +1,76 @@
+"""Shared by the benchmarks: an Odoo configuration for this machine and a database with
+the addons installed (created once, reused by later runs)."""
+
+import getpass
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def db_user():
+    return os.environ.get("PGUSER") or getpass.getuser()
+
+
+def config_file():
+    import odoo
+
+    addons = Path(odoo.__file__).parent / "addons"
+    # one file per checkout: several checkouts on one machine must not load each other's code
+    tag = hashlib.sha1(str(REPO).encode()).hexdigest()[:8]
+    conf = Path(tempfile.gettempdir()) / f"messenger-bench-odoo-{tag}.conf"
+    conf.write_text(
+        "[options]\n"
+        f"db_host = {os.environ.get('PGHOST', '127.0.0.1')}\n"
+        f"db_port = {os.environ.get('PGPORT', '5432')}\n"
+        f"db_user = {db_user()}\n"
+        f"addons_path = {REPO},{addons}\n"
+        f"data_dir = {REPO / '.odoo-data'}\n"
+    )
+    return str(conf)
+
+
+def ensure_database(db, modules):
+    import psycopg2
+
+    conf = config_file()
+    conn = psycopg2.connect(host=os.environ.get("PGHOST", "127.0.0.1"), dbname="postgres", user=db_user())
+    with conn.cursor() as cr:
+        cr.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db])
+        exists = cr.fetchone()
+    conn.close()
+    if not exists:
+        print(f"creating database {db} with {modules} (once)...", file=sys.stderr)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "odoo",
+                "-c",
+                conf,
+                "-d",
+                db,
+                "-i",
+                modules,
+                "--without-demo=all",
+                "--stop-after-init",
+                "--log-level=warn",
+            ],
+            check=True,
+        )
+    return conf
+
+
+def environment(conf, db):
+    """(registry, cursor, env) as superuser; the caller closes the cursor."""
+    import odoo
+    from odoo import api
+
+    odoo.tools.config.parse_config(["-c", conf, "-d", db, "--log-level=warn"])
+    registry = odoo.modules.registry.Registry(db)
+    cr = registry.cursor()
+    return registry, cr, api.Environment(cr, odoo.SUPERUSER_ID, {})

@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Dispatcher ceiling: how fast Odoo sends when the provider sets no limit.
+
+The provider's fake server enforces no rate limit and answers at once, and the channel's
+own limit is set far above what a process can send. The same queue (a campaign plus
+follow-up messages, see ``_dispatch.prepare``) is sent by one dispatcher, then by two
+dispatchers in separate Odoo processes on the same database. A channel's sending windows
+are time slices that processes take in turn; ``--channels 2`` spreads the queue over two
+channels, which processes send in parallel. Prints messages per second and Odoo's CPU
+time per message (user + system time of the dispatcher processes; the fake server's own
+CPU time is printed apart), and checks that every message was sent exactly once.
+
+    python3 bench/dispatch_ceiling.py                       # 10,000 messages, Telegram
+    python3 bench/dispatch_ceiling.py --count 2000 --processes 1
+"""
+
+import argparse
+import os
+import sys
+import time
+
+import psutil
+
+sys.path.insert(0, os.path.dirname(__file__))
+import _dispatch
+import _odoo
+
+
+def run(env, provider, count, processes, channels):
+    fake = provider.start_fake(unlimited=True)
+    try:
+        channel_ids = _dispatch.prepare(env, provider, fake, count, channels=channels, unlimited=True)
+        try:
+            fake_cpu = psutil.Process(fake.process.pid).cpu_times()
+            start = time.perf_counter()
+            reports = _dispatch.run_dispatchers(channel_ids, processes, timeout=600)
+            wall = time.perf_counter() - start
+            fake_cpu_after = psutil.Process(fake.process.pid).cpu_times()
+            stats = fake.stats()
+            result = _dispatch.states(env, channel_ids)
+        finally:
+            _dispatch.cleanup(env, channel_ids)
+    finally:
+        fake.stop()
+    sent = stats["sent"]
+    dispatch_wall = max(r["wall"] for r in reports)
+    cpu = sum(r["cpu"] for r in reports)
+    return {
+        "processes": processes,
+        "sent": sent,
+        "duplicates": stats["duplicates"],
+        "rate_fake": (sent - 1) / (stats["last_at"] - stats["first_at"]) if sent > 1 else 0.0,
+        "rate_odoo": sent / dispatch_wall,
+        "cpu_ms": 1000.0 * cpu / max(sent, 1),
+        "fake_cpu_ms": 1000.0
+        * (fake_cpu_after.user + fake_cpu_after.system - fake_cpu.user - fake_cpu.system)
+        / max(sent, 1),
+        "wall": wall,
+        "states": result,
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=10000, help="messages queued per run (default 10,000)")
+    parser.add_argument("--provider", choices=sorted(_dispatch.PROVIDERS), default="telegram")
+    parser.add_argument(
+        "--processes", type=int, nargs="+", default=[1, 2], help="dispatcher processes per run (default: 1, then 2)"
+    )
+    parser.add_argument("--channels", type=int, default=1, help="channels the queue is spread over (default 1)")
+    args = parser.parse_args()
+    conf = _odoo.ensure_database(_dispatch.DB, _dispatch.MODULES)
+    _registry, cr, env = _odoo.environment(conf, _dispatch.DB)
+    provider = _dispatch.PROVIDERS[args.provider]
+    print(
+        f"{args.count} messages over {args.channels} channels to a fake {provider.code} server with no limit, "
+        f"database {_dispatch.DB}"
+    )
+    print(
+        f"{'dispatchers':>11} | {'sent':>6} {'twice':>5} | {'msg/s at fake':>13} {'msg/s overall':>13} | "
+        f"{'Odoo CPU ms/msg':>15} {'fake CPU ms/msg':>15} | states"
+    )
+    try:
+        for processes in args.processes:
+            r = run(env, provider, args.count, processes, args.channels)
+            print(
+                f"{r['processes']:>11} | {r['sent']:>6} {r['duplicates']:>5} | {r['rate_fake']:>13.0f} "
+                f"{r['rate_odoo']:>13.0f} | {r['cpu_ms']:>15.2f} {r['fake_cpu_ms']:>15.2f} | {r['states']}"
+            )
+    finally:
+        cr.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""Webhook burst: Telegram updates posted to a real Odoo server at increasing rates.
+
+Starts Odoo with ``--workers=2`` (two HTTP worker processes, no cron) on a free port of
+127.0.0.1 and the benchmark database, then posts ``--count`` Telegram updates to a
+Telegram channel's webhook, spread over the ``--rates`` steps (updates per second, sent
+on schedule whatever the answers, over at most 40 connections as Telegram does): text
+messages, /start, button presses, and re-sent updates (duplicates, as Telegram sends
+again when it misses an answer) from a thousand people. Latency counts from the moment
+an update was due to be sent, so waiting for a connection counts too. Prints per step
+the throughput, the p50/p95/p99 latency and the CPU time of Odoo's processes per update
+(PostgreSQL's is not counted), then the updates stored against those sent:
+each distinct update stored once, duplicates not again, nothing lost.
+Target: p95 under 100 ms at 100 updates/s.
+
+    python3 bench/webhook_burst.py                           # 5,000 updates at 50, 100, 200, 400/s
+    python3 bench/webhook_burst.py --count 1000 --rates 100
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import httpx
+import psutil
+
+sys.path.insert(0, os.path.dirname(__file__))
+import _odoo
+
+DB = os.environ.get("MESSENGER_BENCH_DB", "messenger_bench")
+MODULES = "messenger_marketing,mass_mailing_sms"  # the campaign benchmark's database, shared
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+CONNECTIONS = 40  # Telegram's default max_connections for a webhook
+PEOPLE = 1000
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_channel(env):
+    """A fresh Telegram channel; returns its id, webhook key and secret."""
+    env["messenger.channel"].search([("name", "=", "bench-webhook")]).unlink()
+    channel = env["messenger.channel"].create(
+        {"name": "bench-webhook", "provider": "telegram", "token": "123456:BENCH", "api_base_url": "http://127.0.0.1:9"}
+    )
+    found = channel.id, channel.webhook_key, channel.webhook_secret
+    env.cr.commit()
+    return found
+
+
+def updates(count, duplicate_share=0.15, seed=7):
+    """``count`` update bodies: new ones (60 % text, 10 % /start, 30 % button presses),
+    and copies of recent ones in between. Returns (bodies, distinct update ids)."""
+    rng = random.Random(seed)
+    bodies, sent = [], []
+    update_id = 100000
+    for _i in range(count):
+        if sent and rng.random() < duplicate_share:
+            bodies.append(rng.choice(sent[-50:]))
+            continue
+        update_id += 1
+        person = rng.randrange(PEOPLE)
+        user = {"id": 800000000 + person, "is_bot": False, "first_name": f"Person {person}", "language_code": "en"}
+        chat = {"id": user["id"], "type": "private"}
+        kind = rng.random()
+        if kind < 0.3:
+            update = {
+                "update_id": update_id,
+                "callback_query": {
+                    "id": str(update_id),
+                    "from": user,
+                    "chat_instance": "1",
+                    "data": rng.choice(["more", "price", "contact"]),
+                    "message": {"message_id": 1, "date": 1700000000, "chat": chat},
+                },
+            }
+        else:
+            text = "/start" if kind < 0.4 else rng.choice(["Hello!", "Do you deliver to Kazan?", "price?", "thanks"])
+            message = {"message_id": update_id, "date": 1700000000, "chat": chat, "from": user, "text": text}
+            update = {"update_id": update_id, "message": message}
+        body = json.dumps(update).encode()
+        bodies.append(body)
+        sent.append(body)
+    return bodies, update_id - 100000
+
+
+def start_odoo(conf, port):
+    command = [
+        sys.executable,
+        os.path.join(os.path.dirname(os.path.abspath(__file__)), "_odoo_server.py"),
+        "-c",
+        conf,
+        "-d",
+        DB,  # and no --db-filter: Odoo then serves this database without listing them all per request
+        "--workers=2",
+        "--max-cron-threads=0",
+        "--http-interface=127.0.0.1",
+        f"--http-port={port}",
+        f"--gevent-port={free_port()}",
+        "--log-level=warn",
+        "--limit-time-real=600",
+    ]
+    log = open(os.path.join(tempfile.gettempdir(), f"webhook-burst-{port}.log"), "w")  # noqa: SIM115
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/web/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return server
+        except OSError:
+            time.sleep(0.5)
+    server.terminate()
+    raise RuntimeError("Odoo did not start")
+
+
+async def post_all(url, headers, bodies, rate):
+    """Post ``bodies`` at ``rate`` per second, on schedule; return (statuses, latencies, seconds)."""
+    limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
+    async with httpx.AsyncClient(limits=limits, timeout=120) as client:
+        loop = asyncio.get_running_loop()
+        start = loop.time() + 0.05
+
+        async def post(index, body):
+            due = start + index / rate
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            try:
+                response = await client.post(url, content=body, headers=headers)
+                status = response.status_code
+            except httpx.HTTPError:
+                status = 0
+            return status, loop.time() - due
+
+        results = await asyncio.gather(*(post(i, b) for i, b in enumerate(bodies)))
+        return [s for s, _l in results], [lat for _s, lat in results], loop.time() - start
+
+
+def server_cpu(server):
+    """CPU seconds used so far by the Odoo server and its workers."""
+    total = 0.0
+    root = psutil.Process(server.pid)
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def percentile(values, share):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=5000, help="updates posted in all (default 5,000)")
+    parser.add_argument(
+        "--rates", type=int, nargs="+", default=[50, 100, 200, 400], help="updates per second, one step each"
+    )
+    args = parser.parse_args()
+    conf = _odoo.ensure_database(DB, MODULES)
+    _registry, cr, env = _odoo.environment(conf, DB)
+    channel_id, key, secret = make_channel(env)
+    bodies, distinct = updates(args.count)
+    port = free_port()
+    server = start_odoo(conf, port)
+    url = f"http://127.0.0.1:{port}/messenger/webhook/{key}"
+    headers = {"Content-Type": "application/json", SECRET_HEADER: secret}
+    try:
+        # each worker loads the registry on its first request: refused ones store nothing
+        forged = {"Content-Type": "application/json", SECRET_HEADER: "wrong"}
+        statuses, _lat, _s = asyncio.run(post_all(url, forged, [b"{}"] * 40, 20))
+        assert set(statuses) == {403}, statuses
+        print(f"{len(bodies)} updates ({distinct} distinct) to Odoo --workers=2, database {DB}")
+        print(
+            f"{'rate/s':>7} | {'updates':>7} {'errors':>6} | {'done/s':>6} | {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7}"
+        )
+        step = -(-len(bodies) // len(args.rates))
+        failed = 0
+        for n, rate in enumerate(args.rates):
+            chunk = bodies[n * step : (n + 1) * step]
+            cpu = server_cpu(server)
+            statuses, latencies, seconds = asyncio.run(post_all(url, headers, chunk, rate))
+            cpu = server_cpu(server) - cpu
+            errors = sum(1 for s in statuses if s != 200)
+            failed += errors
+            print(
+                f"{rate:>7} | {len(chunk):>7} {errors:>6} | {len(chunk) / seconds:>6.0f} | "
+                f"{1000 * percentile(latencies, 0.5):>7.0f} {1000 * percentile(latencies, 0.95):>7.0f} "
+                f"{1000 * percentile(latencies, 0.99):>7.0f} | {1000 * cpu / len(chunk):>12.1f}"
+            )
+    finally:
+        server.terminate()
+        server.wait(30)
+    cr.rollback()  # a fresh snapshot, after the server's commits
+    cr.execute("SELECT count(*) FROM messenger_webhook_event WHERE channel_id = %s", [channel_id])
+    events = cr.fetchone()[0]
+    cr.execute(
+        "SELECT count(*) FROM messenger_message WHERE channel_id = %s AND direction = 'in'",
+        [channel_id],
+    )
+    stored = cr.fetchone()[0]
+    print(
+        f"sent {len(bodies)} updates, {distinct} distinct; stored {events} events and {stored} incoming messages; "
+        f"{failed} answers other than 200"
+    )
+    env["messenger.channel"].browse(channel_id).unlink()
+    cr.commit()
+    cr.close()
+    return 0 if events == stored == distinct and not failed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

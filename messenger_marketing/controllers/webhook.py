@@ -1,0 +1,61 @@
+import json
+import logging
+
+from odoo import http
+from odoo.http import request
+
+from ..core.providers import WebhookRejectedError, WebhookReply
+
+_logger = logging.getLogger(__name__)
+
+
+class MessengerWebhook(http.Controller):
+    @http.route(
+        "/messenger/webhook/<string:key>",
+        type="http",
+        auth="public",
+        methods=["GET", "POST"],
+        csrf=False,
+        save_session=False,
+    )
+    def webhook(self, key, **_kwargs):
+        """Provider webhooks. The key in the URL finds the channel; the provider's own
+        check (secret header, signature) authenticates the call. A provider may first
+        check the address itself (Meta's GET challenge, VK's confirmation request), which
+        the provider answers. Refusals are logged without any secret, and store nothing."""
+        channel = request.env["messenger.channel"].sudo().search([("webhook_key", "=", key)], limit=1)
+        if not key or not channel:
+            _logger.warning("Messenger webhook: unknown channel key from %s", request.httprequest.remote_addr)
+            return self._answer(WebhookReply(404, {"ok": False, "error": "unknown channel"}))
+        provider = channel._provider()
+        httprequest = request.httprequest
+        # cached: Odoo runs the request again after a serialization failure, and the
+        # second run must read the same body, not an empty stream
+        body = httprequest.get_data()
+        try:
+            reply = provider.challenge(httprequest.method, httprequest.args.to_dict(), httprequest.headers, body)
+            if reply is not None:
+                _logger.info("Messenger webhook: %s checked the address of channel %s", channel.provider, channel.id)
+                return self._answer(reply)
+            if httprequest.method != "POST":
+                raise WebhookRejectedError(405, "only POST brings events")
+            provider.verify_webhook(httprequest.headers, body)
+            events = provider.parse_webhook(body)
+        except WebhookRejectedError as exc:
+            _logger.warning(
+                "Messenger webhook refused for channel %s from %s: %s",
+                channel.id,
+                httprequest.remote_addr,
+                exc.reason,
+            )
+            return self._answer(WebhookReply(exc.status, {"ok": False, "error": exc.reason}))
+        request.env["messenger.inbound"].sudo()._process(channel, events)
+        return self._answer(WebhookReply(200, provider.webhook_reply(events)))
+
+    @staticmethod
+    def _answer(reply):
+        if isinstance(reply.body, str):
+            data, ctype = reply.body, "text/plain; charset=utf-8"
+        else:
+            data, ctype = json.dumps(reply.body), "application/json"
+        return request.make_response(data, headers=[("Content-Type", ctype)], status=reply.status)

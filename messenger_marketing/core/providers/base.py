@@ -1,0 +1,261 @@
+"""The interface every messenger provider implements, and the normalized data it speaks."""
+
+from dataclasses import dataclass, field
+
+from ..text import html_to_plain, split_text
+
+# Outcomes of one send, as the dispatcher acts on them.
+SENT = "sent"
+TRANSIENT = "transient"  # retried with backoff (429, 5xx, timeouts, connection errors)
+PERMANENT = "permanent"  # failed with a reason a person can read (bad request, unknown chat)
+BLOCKED = "blocked"  # the person blocked the bot: the contact is opted out
+OPTED_OUT = "opted_out"  # the person refused marketing at the provider: the contact is unsubscribed
+
+DAY = 24 * 3600.0
+
+
+@dataclass
+class OutgoingMessage:
+    """One message to send. ``buttons`` is a list of rows, each a list of dicts with
+    ``text`` and one of ``payload`` (a callback), ``url`` or ``request_contact``."""
+
+    key: int
+    chat_id: str
+    text: str
+    buttons: list = field(default_factory=list)
+    idempotency_key: str = ""
+    image_url: str = ""  # a picture sent with the text as its caption
+    text_format: str = "plain"  # "plain" or "html"
+    kind: str = "service"  # "service", "transactional" or "marketing"
+    # seconds since the person last wrote to us (None: never), for the platforms that
+    # only deliver free messages within a window after it
+    inbound_age: float | None = None
+    # an approved message template (WhatsApp), used outside that window:
+    # {"name", "language", "parameters": [(placeholder, value)]}
+    template: dict | None = None
+
+
+@dataclass
+class SendResult:
+    key: int
+    outcome: str
+    provider_message_id: str = ""
+    reason: str = ""
+    retry_after: float = 0.0
+    # True when the request reached the provider but no answer came back (read timeout):
+    # the person may have the message already.
+    maybe_delivered: bool = False
+    # True when the platform refuses because its customer-service window is closed
+    outside_window: bool = False
+
+
+@dataclass
+class InboundEvent:
+    """A webhook event, normalized. ``kind`` is one of:
+
+    - ``start``: the person opened the bot, maybe through a deep link (``payload``);
+    - ``message``: free text (``text``);
+    - ``button``: a button press (``payload``; ``callback_id`` when the provider wants an ack);
+    - ``contact``: the person shared their own phone number (``phone``);
+    - ``blocked``: the person blocked the bot;
+    - ``status``: what became of a message we sent: ``status`` is ``sent``, ``delivered``,
+      ``read`` or ``failed`` (with ``text``, the reason, and ``error``, the provider's
+      error object); it names the message by ``provider_message_id``, with ``up_to`` for
+      "this one and every earlier one to this chat", or by ``watermark``, a Unix time:
+      "every message sent to this chat until then";
+    - ``other``: anything else; acknowledged and recorded, nothing more.
+
+    ``phone`` on a message event is a number the provider vouches for (WhatsApp's sender).
+    """
+
+    event_id: str
+    kind: str
+    chat_id: str = ""
+    text: str = ""
+    payload: str = ""
+    phone: str = ""
+    name: str = ""
+    username: str = ""
+    lang: str = ""
+    callback_id: str = ""
+    provider_message_id: str = ""
+    status: str = ""
+    watermark: float = 0.0
+    up_to: bool = False
+    error: dict | None = None
+
+
+class WebhookRejectedError(Exception):
+    """The request is not from the provider (HTTP 403) or not readable (HTTP 400)."""
+
+    def __init__(self, status, reason):
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass
+class WebhookReply:
+    """An answer to a webhook request: a dict goes as JSON, a str as plain text."""
+
+    status: int = 200
+    body: object = field(default_factory=lambda: {"ok": True})
+
+
+@dataclass
+class ChannelConfig:
+    """What a provider needs from a channel; filled by the channel model."""
+
+    token: str = ""
+    api_base_url: str = ""
+    webhook_secret: str = ""  # Telegram's secret token, VK's secret key, Meta's verify token
+    bot_username: str = ""  # the public name deep links use
+    request_timeout: float = 10.0
+    concurrency: int = 64
+    app_secret: str = ""  # Meta: signs webhooks (X-Hub-Signature-256) and API calls
+    account_id: str = ""  # VK group, WhatsApp phone number, Facebook page, Instagram account
+    business_account_id: str = ""  # WhatsApp Business Account (its templates)
+    confirmation_code: str = ""  # VK: the answer to the Callback API's confirmation request
+    registration_id: str = ""  # VK: the id of our Callback API server, to remove it
+
+
+class Provider:
+    """Base class. Sending is asynchronous so the dispatcher can keep many requests in
+    flight while it paces them; configuration calls (webhook, test) are synchronous."""
+
+    code = ""
+    label = ""
+    default_rate_limit = 30.0  # messages per second for the whole channel
+    default_per_chat_interval = 1.0  # seconds between two messages to one chat
+    has_idempotency_key = False  # a resend after a crash cannot duplicate
+    paced = True  # sends are spaced within the rate limit; False when nothing leaves Odoo
+    max_text_length = 4096  # longer texts are split into several messages
+    max_caption_length = 1024  # a text sent with a picture
+    max_button_text_length = 0  # a shorter limit for a text that carries buttons; 0: none
+    # Seconds after the person's last message in which the platform delivers any message
+    # (its customer-service window); 0: no such rule.
+    messaging_window = 0.0
+    default_api_base_url = ""
+
+    def __init__(self, config):
+        self.config = config
+
+    # -- text ------------------------------------------------------------------------
+    @classmethod
+    def prepare_text(cls, text, text_format="plain"):
+        """The text as this provider sends it, and its format: HTML becomes plain text
+        unless the provider renders it."""
+        if text_format == "html":
+            return html_to_plain(text), "plain"
+        return text or "", "plain"
+
+    @classmethod
+    def visible_length(cls, text, text_format="plain"):
+        """Characters the person sees, which is what the provider's limits count."""
+        return len(text)
+
+    @classmethod
+    def split(cls, text, text_format="plain", with_buttons=False):
+        """The parts a text is sent in, as (text, format) pairs: the text prepared for the
+        provider, split at its length limit; the last part, which carries the buttons,
+        also fits the limit for a text with buttons."""
+        text, text_format = cls.prepare_text(text, text_format)
+        parts = split_text(text, cls.max_text_length)
+        if with_buttons and cls.max_button_text_length and parts and len(parts[-1]) > cls.max_button_text_length:
+            parts[-1:] = split_text(parts[-1], cls.max_button_text_length)
+        return [(part, text_format) for part in parts]
+
+    # -- sending ---------------------------------------------------------------------
+    def precheck(self, message):
+        """What is refused before any call, as a SendResult; None when the message may go.
+
+        The dispatcher calls this for every message it claimed, so the platform's rules
+        (lengths that cannot be split, the customer-service window) hold for every
+        feature in one place, and a refused message costs no request."""
+        text, text_format = self.prepare_text(message.text, message.text_format)
+        length = self.visible_length(text, text_format)
+        if message.image_url and length > self.max_caption_length:
+            return self.refuse(
+                message,
+                f"A text sent with a picture takes at most {self.max_caption_length} characters on {self.label}; "
+                f"this one has {length}.",
+            )
+        limit = self.max_text_length
+        if message.buttons and self.max_button_text_length:
+            limit = min(limit, self.max_button_text_length)
+        if length > limit:
+            return self.refuse(
+                message, f"{self.label} takes at most {limit} characters in this message; this one has {length}."
+            )
+        if self.messaging_window and not self.window_open(message):
+            return self.outside_window(message)
+        return None
+
+    def window_open(self, message):
+        return message.inbound_age is not None and message.inbound_age < self.messaging_window
+
+    def outside_window(self, message):
+        """The customer-service window is closed: refuse, unless the platform has a way
+        (a template, a message tag) for this message. Providers with a window override."""
+        return self.refuse(
+            message,
+            f"Outside the {self.messaging_window / 3600:g}-hour window: {self.label} delivers a message only "
+            f"within {self.messaging_window / 3600:g} hours of the person's last message.",
+            outside_window=True,
+        )
+
+    @staticmethod
+    def refuse(message, reason, **extra):
+        return SendResult(message.key, PERMANENT, reason=reason, **extra)
+
+    async def open(self):
+        """Prepare clients before the first batch of a dispatcher run; the run's later
+        batches reuse them (one event loop per run)."""
+
+    async def close(self):
+        """Release clients at the end of the run."""
+
+    async def send(self, message):
+        """Send one OutgoingMessage and return a SendResult; never raise."""
+        raise NotImplementedError
+
+    # -- webhooks --------------------------------------------------------------------
+    def challenge(self, method, query, headers, body):
+        """A request that checks our endpoint rather than bringing events (Meta's GET
+        ``hub.challenge``, VK's confirmation): return its WebhookReply, or None when the
+        request is an ordinary event. Raise WebhookRejectedError to refuse it."""
+        return None
+
+    def verify_webhook(self, headers, body):
+        """Raise WebhookRejectedError(403, …) unless the request comes from the provider."""
+        raise NotImplementedError
+
+    def parse_webhook(self, body):
+        """Return a list of InboundEvent; raise WebhookRejectedError(400, …) on a malformed body."""
+        raise NotImplementedError
+
+    def webhook_reply(self, events):
+        """Body of the HTTP answer to the webhook (some providers take an action there):
+        a dict is sent as JSON, a str as plain text."""
+        return {"ok": True}
+
+    def classify_status_error(self, key, error):
+        """A SendResult for the error object of a "failed" status callback."""
+        return SendResult(key, PERMANENT, reason=f"{self.label} could not deliver the message: {error}")
+
+    # -- configuration ---------------------------------------------------------------
+    def deep_link(self, payload):
+        raise NotImplementedError
+
+    def set_webhook(self, url):
+        """Register the webhook where the platform has an API for it; return channel
+        values to store (e.g. a server id), or None."""
+        raise NotImplementedError
+
+    def delete_webhook(self):
+        raise NotImplementedError
+
+    def test_connection(self):
+        """Return a dict of what the provider says about the account (e.g. the bot's
+        username); raise ValueError with a readable reason when it does not work."""
+        raise NotImplementedError

@@ -1,0 +1,69 @@
+"""Providers whose client library blocks (requests, vk_api).
+
+Each send runs in a thread of a pool as large as the channel's concurrency, so the
+dispatcher's pacing starts every send on its slot without waiting for earlier answers,
+as it does with the asynchronous Telegram client. The threads share one requests
+session (a connection pool of the same size) and never touch the database.
+"""
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from .base import TRANSIENT, Provider, SendResult
+
+_logger = logging.getLogger(__name__)
+
+
+class BlockingProvider(Provider):
+    def __init__(self, config):
+        super().__init__(config)
+        self._pool = None
+        self.session = None
+
+    def _new_session(self):
+        session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(self.config.concurrency, 10))
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return session
+
+    @property
+    def base_url(self):
+        return (self.config.api_base_url or self.default_api_base_url).rstrip("/")
+
+    async def open(self):
+        self.session = self._new_session()
+        self._pool = ThreadPoolExecutor(max(self.config.concurrency, 1), thread_name_prefix=f"messenger-{self.code}")
+
+    async def close(self):
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+
+    async def send(self, message):
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool, self.send_blocking, message)
+        except Exception as exc:  # send() never raises: a bug becomes a retried result
+            _logger.exception("Messenger: unexpected error while sending message %s", message.key)
+            return SendResult(message.key, TRANSIENT, reason=f"Unexpected error while sending: {exc!r}")
+
+    def send_blocking(self, message):
+        """Send one message from a pool thread; return a SendResult, never raise."""
+        raise NotImplementedError
+
+    def call(self, action):
+        """Run a configuration call (webhook, test) with a session of its own."""
+        self.session = self._new_session()
+        try:
+            return action()
+        finally:
+            self.session.close()
+            self.session = None

@@ -1,0 +1,55 @@
+"""Facebook Messenger through the Graph API's Send API (requests).
+
+Outside the 24-hour window Meta delivers only messages with a message tag: order
+updates (transactional messages) go with ``POST_PURCHASE_UPDATE``; anything else is
+refused before any call.
+"""
+
+from urllib.parse import quote
+
+from .base import InboundEvent
+from .meta import MetaMessagingProvider
+
+
+class MessengerProvider(MetaMessagingProvider):
+    code = "messenger"
+    label = "Messenger"
+    # Meta allows 300 Send API calls per second per Page, but a Page sending more than 40
+    # messages per second stops showing new messages in its inbox: stay under that.
+    default_rate_limit = 40.0
+    default_per_chat_interval = 1.0  # Meta rate-limits many messages to a single thread
+    max_text_length = 2000
+    max_caption_length = 2000  # the picture goes first, the text after it
+    webhook_object = "page"
+    supports_button_template = True
+    supports_phone_quick_reply = True
+    message_tags = {"transactional": "POST_PURCHASE_UPDATE"}
+
+    def _receipt_event(self, item, sender, stamp):
+        # both receipts carry a watermark: every message sent before it was delivered / read
+        for key, status in (("delivery", "delivered"), ("read", "read")):
+            if key in item:
+                watermark = int(item[key]["watermark"])
+                return InboundEvent(
+                    f"{key}-{sender}-{watermark}", "status", chat_id=sender, status=status, watermark=watermark / 1000
+                )
+        return super()._receipt_event(item, sender, stamp)
+
+    def deep_link(self, payload):
+        page = self.config.bot_username or self.config.account_id or "your_page"
+        return f"https://m.me/{page}?ref={quote(payload)}"
+
+    def test_connection(self):
+        self.check_config((self.config.token, "Page access token"), (self.config.account_id, "Facebook Page ID"))
+        page = self.configure("GET", self.config.account_id, "Reading the Page", params={"fields": "id,name,username"})
+        return self.app_secret_warning({"bot_username": page.get("username") or str(page.get("id") or "")})
+
+    def set_webhook(self, url):
+        self.check_config((self.config.token, "Page access token"), (self.config.account_id, "Facebook Page ID"))
+        fields = "messages,messaging_postbacks,messaging_referrals,message_deliveries,message_reads"
+        self.configure(
+            "POST",
+            f"{self.config.account_id}/subscribed_apps",
+            "Subscribing the app to the Page",
+            params={"subscribed_fields": fields},
+        )

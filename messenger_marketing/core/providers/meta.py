@@ -1,0 +1,318 @@
+"""What the Meta platforms share: the Graph API through requests, its errors, and the
+webhook checks (the GET ``hub.challenge`` with our verify token, the
+``X-Hub-Signature-256`` HMAC of the raw body with the app secret).
+
+``MetaProvider`` is the base of WhatsApp, Messenger and Instagram; ``MetaMessagingProvider``
+adds the Send API and the ``messaging`` webhook events that Messenger and Instagram share.
+"""
+
+import hashlib
+import hmac
+import json
+import logging
+import re
+
+import requests
+
+from .base import (
+    BLOCKED,
+    DAY,
+    PERMANENT,
+    SENT,
+    TRANSIENT,
+    InboundEvent,
+    SendResult,
+    WebhookRejectedError,
+    WebhookReply,
+)
+from .blocking import BlockingProvider
+
+_logger = logging.getLogger(__name__)
+
+GRAPH_VERSION = "v21.0"
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+# Graph API error codes that every Meta platform uses for "too many calls": retried after
+# this many seconds
+_RATE_CODES = {4: 60.0, 17: 60.0, 32: 60.0, 613: 30.0, 80006: 60.0, 80007: 60.0}
+_TEMPORARY_CODES = {1, 2, 1200}  # unknown / temporary failure: retried with backoff
+
+
+class GraphError(Exception):
+    """An error answer of the Graph API (or an answer that is not one of its JSON bodies)."""
+
+    def __init__(self, status, error=None, text=""):
+        error = error if isinstance(error, dict) else {}
+        self.status = status
+        self.error = error
+        self.code = error.get("code")
+        self.subcode = error.get("error_subcode")
+        data = error.get("error_data")
+        self.details = data.get("details") if isinstance(data, dict) else ""
+        self.message = error.get("message") or text or f"HTTP {status}"
+        super().__init__(self.describe())
+
+    def describe(self):
+        code = f"#{self.code}" + (f"/{self.subcode}" if self.subcode else "") if self.code else f"HTTP {self.status}"
+        return f"{code} {self.message}" + (f" ({self.details})" if self.details else "")
+
+
+class MetaProvider(BlockingProvider):
+    """Graph API calls, error classification and webhook checks for Meta platforms."""
+
+    default_api_base_url = "https://graph.facebook.com"
+    messaging_window = DAY
+    webhook_object = ""  # the "object" of the platform's webhook bodies
+
+    # -- Graph API -----------------------------------------------------------------------
+    def graph(self, method, path, payload=None, params=None):
+        """Call the Graph API with the channel's token; return the JSON answer or raise
+        GraphError. The token goes in a header, never in the address (addresses are logged)."""
+        params = dict(params or {})
+        if self.config.app_secret:
+            # Proves the call comes from the app: with "Require App Secret" on, Meta refuses calls without it.
+            params["appsecret_proof"] = hmac.new(
+                self.config.app_secret.encode(), self.config.token.encode(), hashlib.sha256
+            ).hexdigest()
+        response = self.session.request(
+            method,
+            f"{self.base_url}/{GRAPH_VERSION}/{path}",
+            json=payload,
+            params=params,
+            headers={"Authorization": f"Bearer {self.config.token}"},
+            timeout=self.config.request_timeout,
+        )
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if response.status_code >= 400 or not isinstance(data, dict) or "error" in data:
+            error = data.get("error") if isinstance(data, dict) else None
+            raise GraphError(response.status_code, error, text=response.text[:200])
+        return data
+
+    def classify_code(self, key, exc, reason):
+        """The SendResult of a Graph error; platforms add the codes they give a meaning to."""
+        if exc.code in _RATE_CODES:
+            return SendResult(key, TRANSIENT, reason=reason, retry_after=_RATE_CODES[exc.code])
+        if exc.code in _TEMPORARY_CODES or (exc.status >= 500 and exc.code is None) or exc.status == 429:
+            return SendResult(key, TRANSIENT, reason=f"{self.label} unavailable: {exc.describe()}")
+        if exc.code == 190:
+            reason += " (the access token expired or was revoked)"
+        return SendResult(key, PERMANENT, reason=reason)
+
+    def classify_error(self, key, exc):
+        if isinstance(exc, GraphError):
+            return self.classify_code(key, exc, f"{self.label} refused the message: {exc.describe()}")
+        if isinstance(exc, requests.exceptions.ReadTimeout):
+            return SendResult(key, TRANSIENT, reason=f"{self.label} did not answer in time", maybe_delivered=True)
+        if isinstance(exc, requests.exceptions.RequestException):
+            return SendResult(key, TRANSIENT, reason=f"{self.label} unavailable: {exc.__class__.__name__}")
+        return SendResult(key, TRANSIENT, reason=f"Unexpected error while sending: {exc!r}")
+
+    def check_config(self, *required):
+        """Raise a ValueError naming the first setting that is missing."""
+        for value, label in required:
+            if not value:
+                raise ValueError(f"Fill in the {label}.")
+
+    def configure(self, method, path, what, params=None):
+        """A configuration call; a failure becomes a ValueError that says what went wrong."""
+
+        def run():
+            try:
+                return self.graph(method, path, params=params)
+            except GraphError as exc:
+                hint = {
+                    190: " The access token expired or was revoked.",
+                    100: " Check the ID: it does not exist or this token cannot see it.",
+                }.get(exc.code, "")
+                if "appsecret_proof" in exc.message:
+                    hint = " The app secret does not belong to the app of this token."
+                raise ValueError(f"{what}: {exc.describe()}.{hint}") from exc
+            except requests.exceptions.RequestException as exc:
+                raise ValueError(f"{what}: {self.label} did not answer ({exc.__class__.__name__}).") from exc
+
+        return self.call(run)
+
+    def app_secret_warning(self, info):
+        if not self.config.app_secret:
+            info["warning"] = "Fill in the app secret: without it, every webhook call is refused."
+        return info
+
+    # -- webhooks ------------------------------------------------------------------------
+    def challenge(self, method, query, headers, body):
+        """Meta checks a webhook address with a GET that must echo ``hub.challenge`` when
+        ``hub.verify_token`` is the token we gave it."""
+        if method != "GET":
+            return None
+        if query.get("hub.mode") != "subscribe" or "hub.challenge" not in query:
+            raise WebhookRejectedError(400, "not a subscription check")
+        given = query.get("hub.verify_token") or ""
+        expected = self.config.webhook_secret or ""
+        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+            raise WebhookRejectedError(403, "wrong verify token")
+        return WebhookReply(200, str(query["hub.challenge"]))
+
+    def verify_webhook(self, headers, body):
+        secret = self.config.app_secret or ""
+        given = headers.get(SIGNATURE_HEADER) or ""
+        if not secret:
+            raise WebhookRejectedError(403, "no app secret on the channel to check the signature with")
+        if not given:
+            raise WebhookRejectedError(403, f"missing {SIGNATURE_HEADER}")
+        expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise WebhookRejectedError(403, f"wrong {SIGNATURE_HEADER}")
+
+    def _body(self, body):
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise WebhookRejectedError(400, "body is not JSON") from exc
+        if not isinstance(data, dict) or data.get("object") != self.webhook_object:
+            raise WebhookRejectedError(400, f"not a {self.label} webhook (object is not {self.webhook_object!r})")
+        if not isinstance(data.get("entry"), list):
+            raise WebhookRejectedError(400, "no entry list")
+        return data
+
+    def parse_webhook(self, body):
+        data = self._body(body)
+        try:
+            return [event for entry in data["entry"] for event in self._entry_events(entry)]
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise WebhookRejectedError(400, f"malformed event: {exc.__class__.__name__}") from exc
+
+    def _entry_events(self, entry):
+        raise NotImplementedError
+
+    @staticmethod
+    def start_payload(text):
+        """``/start <payload>``: the deep-link payload, or None when the text is no start."""
+        if text == "/start" or text.startswith("/start "):
+            return text[7:].strip()
+        return None
+
+
+_PHONE = re.compile(r"\+?\d[\d ()-]{5,}\d")
+
+
+class MetaMessagingProvider(MetaProvider):
+    """The Send API and the ``messaging`` webhook events of Messenger and Instagram."""
+
+    max_quick_replies = 13
+    supports_button_template = False
+    supports_phone_quick_reply = False
+    # message tags allowed outside the 24-hour window, by message kind
+    message_tags = {}
+
+    def outside_window(self, message):
+        if self.message_tags.get(message.kind):
+            return None  # sent with its message tag
+        kinds = ", ".join(sorted(self.message_tags)) or "no"
+        return self.refuse(
+            message,
+            f"Outside the 24-hour window: {self.label} delivers a message only within 24 hours of the "
+            f"person's last message ({kinds} messages excepted, with a message tag).",
+            outside_window=True,
+        )
+
+    def classify_code(self, key, exc, reason):
+        # Meta's "this person isn't available right now": blocked, deactivated or unreachable
+        if exc.code == 551 or exc.subcode in (1545041, 2018108):
+            return SendResult(key, BLOCKED, reason=reason)
+        if exc.code == 10 and exc.subcode in (2018065, 2018278, 2534022):
+            return SendResult(key, PERMANENT, reason=reason, outside_window=True)
+        return super().classify_code(key, exc, reason)
+
+    def _message_body(self, text, buttons):
+        payloads = [b for row in buttons for b in row if b.get("payload")]
+        links = [b for row in buttons for b in row if b.get("url")]
+        phone = self.supports_phone_quick_reply and any(b.get("request_contact") for row in buttons for b in row)
+        if self.supports_button_template and links and len(payloads) + len(links) <= 3 and len(text) <= 640:
+            template_buttons = [
+                {"type": "web_url", "url": b["url"], "title": b["text"][:20]}
+                if b.get("url")
+                else {"type": "postback", "payload": b["payload"], "title": b["text"][:20]}
+                for row in buttons
+                for b in row
+                if b.get("url") or b.get("payload")
+            ]
+            payload = {"template_type": "button", "text": text, "buttons": template_buttons}
+            return {"attachment": {"type": "template", "payload": payload}}
+        if links:  # no room for link buttons: the addresses go under the text
+            text = f"{text}\n\n" + "\n".join(f"{b['text']}: {b['url']}" for b in links)
+        body = {"text": text}
+        quick = [{"content_type": "text", "title": b["text"][:20], "payload": b["payload"]} for b in payloads]
+        if phone:
+            quick.insert(0, {"content_type": "user_phone_number"})
+        if quick:
+            body["quick_replies"] = quick[: self.max_quick_replies]
+        return body
+
+    def send_blocking(self, message):
+        text, _format = self.prepare_text(message.text, message.text_format)
+        tag = None if self.window_open(message) else self.message_tags.get(message.kind)
+        envelope = {"recipient": {"id": message.chat_id}}
+        if tag:
+            envelope.update(messaging_type="MESSAGE_TAG", tag=tag)
+        else:
+            envelope["messaging_type"] = "RESPONSE" if message.kind == "service" else "UPDATE"
+        path = f"{self.config.account_id}/messages"
+        try:
+            if message.image_url:
+                picture = {"type": "image", "payload": {"url": message.image_url, "is_reusable": True}}
+                self.graph("POST", path, {**envelope, "message": {"attachment": picture}})
+            answer = self.graph("POST", path, {**envelope, "message": self._message_body(text, message.buttons)})
+        except Exception as exc:  # noqa: BLE001 - every error becomes a classified result
+            return self.classify_error(message.key, exc)
+        return SendResult(message.key, SENT, provider_message_id=str(answer.get("message_id") or ""))
+
+    # -- webhooks ------------------------------------------------------------------------
+    def _entry_events(self, entry):
+        if str(entry.get("id")) != str(self.config.account_id):
+            # one Meta app sends every account's events to one address: not ours
+            _logger.info("Messenger: %s event for account %s ignored", self.label, entry.get("id"))
+            return []
+        return [self._messaging_event(item) for item in entry.get("messaging") or []]
+
+    def _messaging_event(self, item):
+        sender = str(item["sender"]["id"])
+        stamp = item.get("timestamp") or ""
+        if "message" in item:
+            message = item["message"]
+            mid = str(message["mid"])
+            if message.get("is_echo"):  # what we sent, echoed back
+                return InboundEvent(mid, "other")
+            text = str(message.get("text") or "")
+            quick = (message.get("quick_reply") or {}).get("payload")
+            if quick and self.supports_phone_quick_reply and quick == text and _PHONE.fullmatch(quick):
+                # the person tapped "share my phone number": Meta sends the number of their account
+                return InboundEvent(mid, "contact", chat_id=sender, phone=quick, provider_message_id=mid)
+            if quick:
+                return InboundEvent(mid, "button", chat_id=sender, payload=str(quick), provider_message_id=mid)
+            ref = (message.get("referral") or {}).get("ref")
+            payload = self.start_payload(text)
+            if ref or payload is not None:
+                return InboundEvent(
+                    mid, "start", chat_id=sender, text=text, payload=ref or payload, provider_message_id=mid
+                )
+            return InboundEvent(mid, "message", chat_id=sender, text=text or "[attachment]", provider_message_id=mid)
+        if "postback" in item:
+            postback = item["postback"]
+            event_id = str(postback.get("mid") or f"postback-{sender}-{stamp}")
+            ref = (postback.get("referral") or {}).get("ref")
+            if ref:  # "Get started" pressed in a conversation opened by an m.me link
+                return InboundEvent(event_id, "start", chat_id=sender, payload=str(ref))
+            return InboundEvent(event_id, "button", chat_id=sender, payload=str(postback.get("payload") or ""))
+        if "referral" in item:  # an m.me / ig.me link opened in an existing conversation
+            return InboundEvent(
+                f"referral-{sender}-{stamp}", "start", chat_id=sender, payload=str(item["referral"].get("ref") or "")
+            )
+        return self._receipt_event(item, sender, stamp)
+
+    def _receipt_event(self, item, sender, stamp):
+        return InboundEvent(f"other-{sender}-{stamp}", "other")
+
+    # -- configuration -------------------------------------------------------------------
+    def delete_webhook(self):
+        self.configure("DELETE", f"{self.config.account_id}/subscribed_apps", "Unsubscribing the app")

@@ -1,0 +1,284 @@
+"""Telegram Bot API through python-telegram-bot.
+
+Sends go through ``telegram.Bot`` pointed at the channel's API base URL, so tests point
+the real client at a fake server. Webhooks are authenticated with the secret token that
+Telegram sends back in ``X-Telegram-Bot-Api-Secret-Token`` (set when registering).
+"""
+
+import asyncio
+import contextlib
+import datetime
+import hmac
+import json
+import logging
+
+import httpx
+import telegram
+from telegram import error as tg_error
+from telegram.request import HTTPXRequest
+
+from ..text import html_to_plain, split_html, telegram_html
+from .base import (
+    BLOCKED,
+    PERMANENT,
+    SENT,
+    TRANSIENT,
+    InboundEvent,
+    Provider,
+    SendResult,
+    WebhookRejectedError,
+)
+
+_logger = logging.getLogger(__name__)
+# httpx logs every request's URL at INFO, and a Bot API URL carries the bot's token.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# Telegram answers 403 with these descriptions when the person is out of reach for good.
+_BLOCKED_MARKERS = ("blocked by the user", "user is deactivated", "bot was kicked")
+
+
+def _seconds(value):
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    return float(value or 0)
+
+
+class TelegramProvider(Provider):
+    code = "telegram"
+    label = "Telegram"
+    default_rate_limit = 30.0
+    default_per_chat_interval = 1.0
+    default_api_base_url = "https://api.telegram.org"
+
+    def __init__(self, config):
+        super().__init__(config)
+        self._bot = None
+
+    def _make_bot(self):
+        timeout = self.config.request_timeout
+        request = HTTPXRequest(
+            connection_pool_size=self.config.concurrency,
+            read_timeout=timeout,
+            write_timeout=timeout,
+            connect_timeout=timeout,
+            pool_timeout=timeout,
+        )
+        base = (self.config.api_base_url or self.default_api_base_url).rstrip("/")
+        return telegram.Bot(
+            self.config.token,
+            base_url=f"{base}/bot",
+            base_file_url=f"{base}/file/bot",
+            request=request,
+            get_updates_request=request,
+        )
+
+    # -- text ------------------------------------------------------------------------
+    @classmethod
+    def prepare_text(cls, text, text_format="plain"):
+        """HTML is reduced to the tags Telegram renders, the rest escaped."""
+        if text_format == "html":
+            return telegram_html(text), "html"
+        return text or "", "plain"
+
+    @classmethod
+    def visible_length(cls, text, text_format="plain"):
+        return len(html_to_plain(text)) if text_format == "html" else len(text)
+
+    @classmethod
+    def split(cls, text, text_format="plain", with_buttons=False):
+        if text_format != "html":
+            return super().split(text, text_format, with_buttons)
+        return split_html(telegram_html(text), cls.max_text_length)
+
+    # -- sending ---------------------------------------------------------------------
+    async def open(self):
+        self._bot = self._make_bot()
+        # Connect before the first slot (TCP and TLS handshakes, the client's first-call
+        # set-up): otherwise the first message arrives late, bunched with the next ones.
+        with contextlib.suppress(tg_error.TelegramError):
+            await self._bot.get_me()
+
+    async def close(self):
+        if self._bot is not None:
+            await self._bot.shutdown()
+            self._bot = None
+
+    @staticmethod
+    def _markup(buttons):
+        if not buttons:
+            return None
+        if any(b.get("request_contact") for row in buttons for b in row):
+            rows = [
+                [telegram.KeyboardButton(b["text"], request_contact=bool(b.get("request_contact"))) for b in row]
+                for row in buttons
+            ]
+            return telegram.ReplyKeyboardMarkup(rows, resize_keyboard=True, one_time_keyboard=True)
+        rows = [
+            [
+                telegram.InlineKeyboardButton(b["text"], url=b["url"])
+                if b.get("url")
+                else telegram.InlineKeyboardButton(b["text"], callback_data=b.get("payload") or b["text"])
+                for b in row
+            ]
+            for row in buttons
+        ]
+        return telegram.InlineKeyboardMarkup(rows)
+
+    async def send(self, message):
+        text, text_format = self.prepare_text(message.text, message.text_format)
+        parse_mode = "HTML" if text_format == "html" else None
+        try:
+            if message.image_url:
+                sent = await self._bot.send_photo(
+                    chat_id=message.chat_id,
+                    photo=message.image_url,
+                    caption=text or None,
+                    parse_mode=parse_mode,
+                    reply_markup=self._markup(message.buttons),
+                )
+            else:
+                sent = await self._bot.send_message(
+                    chat_id=message.chat_id,
+                    text=text,
+                    parse_mode=parse_mode,
+                    reply_markup=self._markup(message.buttons),
+                )
+        except Exception as exc:  # noqa: BLE001 - every error becomes a classified result
+            return self.classify_error(message.key, exc)
+        return SendResult(message.key, SENT, provider_message_id=str(sent.message_id))
+
+    @staticmethod
+    def classify_error(key, exc):
+        if isinstance(exc, tg_error.RetryAfter):
+            retry = _seconds(exc.retry_after)
+            reason = f"Rate limited by Telegram, retry after {retry:g} s"
+            return SendResult(key, TRANSIENT, reason=reason, retry_after=retry)
+        if isinstance(exc, tg_error.Forbidden):
+            text = str(exc)
+            outcome = BLOCKED if any(m in text.lower() for m in _BLOCKED_MARKERS) else PERMANENT
+            return SendResult(key, outcome, reason=f"Telegram refused: {text}")
+        if isinstance(exc, tg_error.ChatMigrated):
+            return SendResult(key, PERMANENT, reason=f"The chat moved to {exc.new_chat_id}")
+        if isinstance(exc, tg_error.InvalidToken):
+            return SendResult(key, PERMANENT, reason="Telegram rejected the bot token")
+        if isinstance(exc, tg_error.BadRequest):
+            return SendResult(key, PERMANENT, reason=f"Telegram refused the message: {exc}")
+        if isinstance(exc, tg_error.TimedOut):
+            unsent = isinstance(exc.__cause__, (httpx.ConnectTimeout, httpx.PoolTimeout)) or "Pool timeout" in str(exc)
+            return SendResult(key, TRANSIENT, reason="Telegram did not answer in time", maybe_delivered=not unsent)
+        if isinstance(exc, tg_error.NetworkError):  # 5xx, 502, connection errors
+            return SendResult(key, TRANSIENT, reason=f"Telegram unavailable: {exc}")
+        if isinstance(exc, tg_error.TelegramError):
+            return SendResult(key, PERMANENT, reason=f"Telegram error: {exc}")
+        return SendResult(key, TRANSIENT, reason=f"Unexpected error while sending: {exc!r}")
+
+    # -- webhooks --------------------------------------------------------------------
+    def verify_webhook(self, headers, body):
+        given = headers.get(SECRET_HEADER) or ""
+        expected = self.config.webhook_secret or ""
+        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+            raise WebhookRejectedError(403, "missing or wrong secret token")
+
+    def parse_webhook(self, body):
+        try:
+            update = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise WebhookRejectedError(400, "body is not JSON") from exc
+        if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
+            raise WebhookRejectedError(400, "not a Telegram update (no integer update_id)")
+        try:
+            return [self._event(update)]
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise WebhookRejectedError(400, f"malformed update: {exc.__class__.__name__}") from exc
+
+    @staticmethod
+    def _person(user, chat):
+        user = user or {}
+        name = " ".join(filter(None, [user.get("first_name"), user.get("last_name")])) or chat.get("title") or ""
+        return {
+            "chat_id": str(chat["id"]),
+            "name": str(name)[:128],
+            "username": str(user.get("username") or "")[:64],
+            "lang": str(user.get("language_code") or "")[:16],
+        }
+
+    def _event(self, update):
+        event_id = str(update["update_id"])
+        if "message" in update:
+            msg = update["message"]
+            person = self._person(msg.get("from"), msg["chat"])
+            mid = str(msg.get("message_id", ""))
+            shared = msg.get("contact")
+            if isinstance(shared, dict):
+                sender = (msg.get("from") or {}).get("id")
+                if shared.get("user_id") and shared.get("user_id") == sender:
+                    return InboundEvent(
+                        event_id,
+                        "contact",
+                        phone=str(shared.get("phone_number") or ""),
+                        provider_message_id=mid,
+                        **person,
+                    )
+                return InboundEvent(event_id, "message", text="[shared a contact]", provider_message_id=mid, **person)
+            text = msg.get("text")
+            if isinstance(text, str) and (text == "/start" or text.startswith("/start ")):
+                return InboundEvent(
+                    event_id, "start", text=text, payload=text[7:].strip(), provider_message_id=mid, **person
+                )
+            if not isinstance(text, str):
+                text = msg.get("caption") or "[unsupported message]"
+            return InboundEvent(event_id, "message", text=str(text), provider_message_id=mid, **person)
+        if "callback_query" in update:
+            query = update["callback_query"]
+            chat = (query.get("message") or {}).get("chat") or {"id": query["from"]["id"]}
+            person = self._person(query.get("from"), chat)
+            return InboundEvent(
+                event_id, "button", payload=str(query.get("data") or ""), callback_id=str(query["id"]), **person
+            )
+        if "my_chat_member" in update:
+            member = update["my_chat_member"]
+            status = (member.get("new_chat_member") or {}).get("status")
+            person = self._person(member.get("from"), member["chat"])
+            return InboundEvent(event_id, "blocked" if status == "kicked" else "other", **person)
+        return InboundEvent(event_id, "other")
+
+    def webhook_reply(self, events):
+        # Telegram lets a webhook answer with one method call: acknowledging a button press
+        # there costs no request and keeps provider calls out of the webhook transaction.
+        for event in events:
+            if event.callback_id:
+                return {"method": "answerCallbackQuery", "callback_query_id": event.callback_id}
+        return {"ok": True}
+
+    # -- configuration ---------------------------------------------------------------
+    def deep_link(self, payload):
+        return f"https://t.me/{self.config.bot_username or 'your_bot'}?start={payload}"
+
+    def _call(self, method, **kwargs):
+        async def run():
+            bot = self._make_bot()
+            try:
+                return await getattr(bot, method)(**kwargs)
+            finally:
+                await bot.shutdown()
+
+        try:
+            return asyncio.run(run())
+        except tg_error.TelegramError as exc:
+            raise ValueError(str(exc)) from exc
+
+    def set_webhook(self, url):
+        self._call(
+            "set_webhook",
+            url=url,
+            secret_token=self.config.webhook_secret,
+            allowed_updates=["message", "callback_query", "my_chat_member"],
+        )
+
+    def delete_webhook(self):
+        self._call("delete_webhook")
+
+    def test_connection(self):
+        me = self._call("get_me")
+        return {"bot_username": me.username or ""}

@@ -1,0 +1,254 @@
+"""WhatsApp Business Cloud API through requests.
+
+Free messages (text, buttons, lists) reach a person only within 24 hours of their last
+message; after that only an approved template does. The dispatcher hands the message's
+template (name, language, parameter values) and the time since the person last wrote;
+``precheck`` refuses, before any call, a message outside the window without a template.
+Delivery and read receipts come back as status callbacks.
+"""
+
+import re
+from urllib.parse import quote
+
+from .base import OPTED_OUT, PERMANENT, SENT, TRANSIENT, InboundEvent, SendResult
+from .meta import GraphError, MetaProvider
+
+# Graph error codes WhatsApp gives a meaning to
+_OUTSIDE_WINDOW = 131047  # "Re-engagement message": more than 24 hours since the person wrote
+_MARKETING_OPT_OUT = 131050  # the person stopped marketing messages from this business
+# retried after this many seconds: throughput, pair rate, spam rate, temporary failures
+_TRANSIENT = {130429: 1.0, 131056: 6.0, 131048: 600.0, 131000: 0.0, 131016: 0.0, 133004: 0.0, 131057: 60.0}
+_PARAM_LENGTH = 1024  # characters in one template parameter
+_REPLY_BUTTONS = 3
+_LIST_ROWS = 10
+_PLACEHOLDER = re.compile(r"{{\s*(\w+)\s*}}")
+
+
+def placeholders(text):
+    """Placeholder names of a template text, in order: ``["1", "2"]`` or ``["name"]``."""
+    seen = []
+    for name in _PLACEHOLDER.findall(text or ""):
+        if name not in seen:
+            seen.append(name)
+    return seen
+
+
+class WhatsAppProvider(MetaProvider):
+    code = "whatsapp"
+    label = "WhatsApp"
+    default_rate_limit = 80.0  # Cloud API throughput of a business phone number
+    # WhatsApp takes about one message every 6 seconds to one person, with bursts: a
+    # second between two messages keeps a conversation natural within that allowance.
+    default_per_chat_interval = 1.0
+    max_text_length = 4096
+    max_caption_length = 1024
+    max_button_text_length = 1024  # the body of an interactive message
+    webhook_object = "whatsapp_business_account"
+
+    # -- sending -------------------------------------------------------------------------
+    def precheck(self, message):
+        if message.template and not self.window_open(message):
+            return self._check_template(message)  # the text is not sent: its length does not matter
+        return super().precheck(message)
+
+    def outside_window(self, message):
+        return self.refuse(
+            message,
+            "Outside the 24-hour window: WhatsApp delivers only an approved template to a person who has not "
+            "written in the last 24 hours, and this message has none. Choose a WhatsApp template for it.",
+            outside_window=True,
+        )
+
+    def _check_template(self, message):
+        """Template parameters cannot be split or shortened: refuse what WhatsApp would."""
+        for name, given in message.template["parameters"]:
+            value = given or ""
+            if not value.strip():
+                return self.refuse(message, f"The WhatsApp template parameter {{{{{name}}}}} has no value.")
+            if len(value) > _PARAM_LENGTH:
+                return self.refuse(
+                    message, f"The WhatsApp template parameter {{{{{name}}}}} takes at most {_PARAM_LENGTH} characters."
+                )
+        return None
+
+    def _template(self, template):
+        parameters = [
+            {"type": "text", "text": re.sub(r"\s+", " ", value).strip()}
+            | ({} if name.isdigit() else {"parameter_name": name})
+            for name, value in template["parameters"]
+        ]
+        components = [{"type": "body", "parameters": parameters}] if parameters else []
+        return {"name": template["name"], "language": {"code": template["language"]}, "components": components}
+
+    def _content(self, text, buttons, image_url):
+        """The message object: plain text, a picture, or an interactive message (reply
+        buttons, a list, or one link button). Link buttons that do not fit go under the text."""
+        replies = [b for row in buttons for b in row if b.get("payload")]
+        links = [b for row in buttons for b in row if b.get("url")]
+        if links and (replies or len(links) > 1):
+            text = f"{text}\n\n" + "\n".join(f"{b['text']}: {b['url']}" for b in links)
+            links = []
+        header = {"header": {"type": "image", "image": {"link": image_url}}} if image_url else {}
+        if links:
+            action = {"name": "cta_url", "parameters": {"display_text": links[0]["text"][:20], "url": links[0]["url"]}}
+            return "interactive", {"type": "cta_url", **header, "body": {"text": text}, "action": action}
+        if replies and len(replies) <= _REPLY_BUTTONS:
+            action = {
+                "buttons": [{"type": "reply", "reply": {"id": b["payload"], "title": b["text"][:20]}} for b in replies]
+            }
+            return "interactive", {"type": "button", **header, "body": {"text": text}, "action": action}
+        if replies:
+            rows = [{"id": b["payload"], "title": b["text"][:24]} for b in replies[:_LIST_ROWS]]
+            action = {"button": "☰", "sections": [{"rows": rows}]}
+            return "interactive", {"type": "list", "body": {"text": text}, "action": action}
+        if image_url:
+            return "image", {"link": image_url, "caption": text}
+        return "text", {"body": text, "preview_url": True}
+
+    def send_blocking(self, message):
+        payload = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": message.chat_id}
+        if message.template and not self.window_open(message):
+            payload.update(type="template", template=self._template(message.template))
+        else:
+            text, _format = self.prepare_text(message.text, message.text_format)
+            kind, content = self._content(text, message.buttons, message.image_url)
+            payload.update({"type": kind, kind: content})
+        try:
+            answer = self.graph("POST", f"{self.config.account_id}/messages", payload)
+        except Exception as exc:  # noqa: BLE001 - every error becomes a classified result
+            return self.classify_error(message.key, exc)
+        messages = answer.get("messages") or [{}]
+        return SendResult(message.key, SENT, provider_message_id=str(messages[0].get("id") or ""))
+
+    def classify_code(self, key, exc, reason):
+        code = exc.code
+        if code == _OUTSIDE_WINDOW:
+            return SendResult(
+                key,
+                PERMANENT,
+                reason=f"{reason}. More than 24 hours passed since the person's last message: only an approved "
+                "template reaches them.",
+                outside_window=True,
+            )
+        if code == _MARKETING_OPT_OUT:
+            return SendResult(key, OPTED_OUT, reason=f"{reason}. The person stopped marketing messages on WhatsApp.")
+        if code in _TRANSIENT:
+            return SendResult(key, TRANSIENT, reason=reason, retry_after=_TRANSIENT[code])
+        return super().classify_code(key, exc, reason)
+
+    def classify_status_error(self, key, error):
+        error = error or {}
+        if "error_data" not in error and error.get("message"):
+            error = {**error, "error_data": {"details": error.get("message")}}
+        error = {**error, "message": error.get("title") or error.get("message") or "failed"}
+        return self.classify_error(key, GraphError(200, error))
+
+    # -- webhooks ------------------------------------------------------------------------
+    def _entry_events(self, entry):
+        events = []
+        for change in entry.get("changes") or []:
+            if change.get("field") != "messages":
+                continue
+            value = change["value"]
+            number = (value.get("metadata") or {}).get("phone_number_id")
+            if str(number) != str(self.config.account_id):
+                continue  # another number of the same app
+            names = {
+                str(c.get("wa_id")): (c.get("profile") or {}).get("name") or "" for c in value.get("contacts") or []
+            }
+            events += [self._message_event(m, names) for m in value.get("messages") or []]
+            events += [self._status_event(s) for s in value.get("statuses") or []]
+        return events
+
+    def _message_event(self, message, names):
+        sender = str(message["from"])
+        mid = str(message["id"])
+        # the sender's number is their chat id, vouched for by WhatsApp
+        person = {"chat_id": sender, "name": names.get(sender, "")[:128], "phone": f"+{sender}"}
+        kind = message.get("type")
+        if kind == "text":
+            text = str(message["text"]["body"])
+            payload = self.start_payload(text)
+            if payload is not None:  # the text a wa.me/<number>?text=/start%20<payload> link wrote
+                return InboundEvent(mid, "start", text=text, payload=payload, provider_message_id=mid, **person)
+            return InboundEvent(mid, "message", text=text, provider_message_id=mid, **person)
+        if kind == "interactive":
+            reply = message["interactive"].get("button_reply") or message["interactive"].get("list_reply") or {}
+            return InboundEvent(mid, "button", payload=str(reply.get("id") or ""), provider_message_id=mid, **person)
+        if kind == "button":  # a quick-reply button of a template
+            button = message["button"]
+            payload = str(button.get("payload") or button.get("text") or "")
+            return InboundEvent(mid, "button", payload=payload, provider_message_id=mid, **person)
+        caption = ((message.get(kind) or {}) if isinstance(message.get(kind), dict) else {}).get("caption")
+        return InboundEvent(mid, "message", text=str(caption or f"[{kind}]"), provider_message_id=mid, **person)
+
+    @staticmethod
+    def _status_event(status):
+        mid = str(status["id"])
+        state = str(status["status"])
+        errors = status.get("errors") or []
+        error = errors[0] if errors and isinstance(errors[0], dict) else None
+        return InboundEvent(
+            f"{mid}-{state}",
+            "status",
+            chat_id=str(status.get("recipient_id") or ""),
+            status=state,
+            provider_message_id=mid,
+            error=error,
+            text=str((error or {}).get("title") or ""),
+        )
+
+    # -- configuration -------------------------------------------------------------------
+    def deep_link(self, payload):
+        number = re.sub(r"\D", "", self.config.bot_username or "")
+        return f"https://wa.me/{number}?text={quote(f'/start {payload}')}"
+
+    def test_connection(self):
+        self.check_config((self.config.token, "access token"), (self.config.account_id, "phone number ID"))
+        number = self.configure(
+            "GET",
+            self.config.account_id,
+            "Reading the phone number",
+            params={"fields": "display_phone_number,verified_name,quality_rating"},
+        )
+        if self.config.business_account_id:
+            self.configure(
+                "GET",
+                self.config.business_account_id,
+                "Reading the WhatsApp Business Account",
+                params={"fields": "id,name"},
+            )
+        info = {"bot_username": re.sub(r"\D", "", number.get("display_phone_number") or "")}
+        self.app_secret_warning(info)
+        if not self.config.business_account_id:
+            info["warning"] = "Fill in the WhatsApp Business Account ID: templates and webhooks need it."
+        return info
+
+    def _check_account(self):
+        self.check_config(
+            (self.config.token, "access token"), (self.config.business_account_id, "WhatsApp Business Account ID")
+        )
+
+    def set_webhook(self, url):
+        self._check_account()
+        path = f"{self.config.business_account_id}/subscribed_apps"
+        self.configure("POST", path, "Subscribing the app to the account")
+
+    def delete_webhook(self):
+        self._check_account()
+        self.configure("DELETE", f"{self.config.business_account_id}/subscribed_apps", "Unsubscribing the app")
+
+    def fetch_templates(self):
+        """Every message template of the WhatsApp Business Account, page after page."""
+        self._check_account()
+        templates = []
+        params = {"fields": "id,name,language,status,category,components", "limit": 100}
+        while True:
+            answer = self.configure(
+                "GET", f"{self.config.business_account_id}/message_templates", "Reading the templates", params=params
+            )
+            templates += answer.get("data") or []
+            after = ((answer.get("paging") or {}).get("cursors") or {}).get("after")
+            if not after or not (answer.get("paging") or {}).get("next"):
+                return templates
+            params = {**params, "after": after}

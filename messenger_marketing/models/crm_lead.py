@@ -1,0 +1,114 @@
+import pytz
+from markupsafe import Markup
+
+from odoo import _, api, fields, models
+from odoo.tools import format_datetime, html2plaintext
+
+TRANSCRIPT_LIMIT = 100  # messages copied into a lead's chatter
+
+
+class CrmLead(models.Model):
+    _inherit = "crm.lead"
+
+    messenger_contact_id = fields.Many2one(
+        "messenger.contact", "Messenger Contact", ondelete="set null", index="btree_not_null", tracking=True
+    )
+    messenger_channel_id = fields.Many2one(related="messenger_contact_id.channel_id", string="Messenger Channel")
+    messenger_product_tmpl_id = fields.Many2one("product.template", "Product of Interest", ondelete="set null")
+    messenger_callback_at = fields.Datetime("Call Back At", tracking=True)
+    # readable by every CRM user, also those who may not read messenger contacts
+    is_messenger_lead = fields.Boolean("Chat Lead", compute="_compute_is_messenger_lead", store=True)
+
+    @api.depends("messenger_contact_id")
+    def _compute_is_messenger_lead(self):
+        for lead in self:
+            lead.is_messenger_lead = bool(lead.messenger_contact_id)
+
+    @api.model
+    def _messenger_open_lead(self, contact):
+        """The contact's chat lead that is neither won nor lost, if any."""
+        return self.sudo().search(
+            [("messenger_contact_id", "=", contact.id), ("active", "=", True), ("stage_id.is_won", "=", False)],
+            order="id desc",
+            limit=1,
+        )
+
+    def _messenger_is_open(self):
+        self.ensure_one()
+        return self.active and not self.stage_id.is_won
+
+    def _messenger_log_transcript(self, contact, title, since=None):
+        """Copy the chat (from ``since``, else its last messages) into the lead's chatter."""
+        self.ensure_one()
+        domain = [("contact_id", "=", contact.id)]
+        if since:
+            domain.append(("create_date", ">=", since))
+        messages = self.env["messenger.message"].sudo().search(domain, order="id desc", limit=TRANSCRIPT_LIMIT)
+        lines = Markup("").join(
+            Markup("<li><b>%s</b>: %s</li>")
+            % (contact.name if message.direction == "in" else contact.channel_id.name, message.body or "")
+            for message in reversed(messages)
+        )
+        body = Markup("<p>%s</p><ul>%s</ul>") % (title, lines)
+        self.with_context(messenger_inbound=True).message_post(
+            body=body,
+            message_type="comment",
+            subtype_xmlid="mail.mt_note",
+            author_id=self.env.ref("base.partner_root").id,
+        )
+
+    def _messenger_schedule_callback(self, when):
+        """A call activity for the salesperson at the time the customer asked for."""
+        self.ensure_one()
+        user = self.user_id or self.team_id.user_id or self.env.ref("base.user_admin")
+        tz = pytz.timezone(user.tz or self.env.company.partner_id.tz or "UTC")
+        local = pytz.utc.localize(when).astimezone(tz)
+        self.messenger_callback_at = when
+        said = format_datetime(self.env, when, tz=tz.zone, dt_format="short", lang_code=user.lang)
+        self.activity_schedule(
+            "mail.mail_activity_data_call",
+            date_deadline=local.date(),
+            summary=_("Call back at %s", said),
+            note=Markup("<p>%s</p>") % _("The customer asked in the chat to be called at %s.", said),
+            user_id=user.id,
+        )
+
+    # -- the conversation from the lead --------------------------------------------------
+    def message_post(self, **kwargs):
+        """“Send message” on a chat lead also goes to the customer in the messenger,
+        through the outbox, as from the contact's own chatter; notes stay internal."""
+        message = super().message_post(**kwargs)
+        contact = self.messenger_contact_id if len(self) == 1 else None
+        if (
+            contact
+            and not self.env.context.get("messenger_inbound")
+            and message.message_type == "comment"
+            and message.subtype_id == self.env.ref("mail.mt_comment")
+            and self.env.user._is_internal()
+        ):
+            text = html2plaintext(message.body or "").strip()
+            if text:
+                # the salesperson of the lead may answer its chat without the messenger group
+                contact.sudo()._send(text, kind="service", priority=10, record=self).write(
+                    {"mail_message_id": message.id}
+                )
+        return message
+
+    def action_open_messenger_contact(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "messenger.contact",
+            "res_id": self.messenger_contact_id.id,
+            "view_mode": "form",
+            "target": "current",
+        }
+
+    # -- won, lost (archived): warming stops --------------------------------------------------------
+    def write(self, vals):
+        result = super().write(vals)
+        if {"stage_id", "active", "probability"} & set(vals):
+            closed = self.filtered(lambda lead: lead.stage_id.is_won or not lead.active)
+            if closed:
+                self.env["messenger.warming.enrolment"]._stop_for_leads(closed, _("The lead was won or lost."))
+        return result

@@ -1,0 +1,357 @@
+import secrets
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from ..core import signing
+from ..core.providers import PROVIDERS, ChannelConfig, get_provider
+
+MANAGER = "messenger_marketing.group_messenger_manager"
+# the field holding the channel's account at each provider
+ACCOUNT_FIELDS = {
+    "vk": "vk_group_id",
+    "whatsapp": "whatsapp_phone_number_id",
+    "messenger": "facebook_page_id",
+    "instagram": "instagram_account_id",
+}
+
+
+def _new_secret(_records=None):
+    return secrets.token_urlsafe(32)
+
+
+class MessengerChannel(models.Model):
+    _name = "messenger.channel"
+    _description = "Messenger Channel"
+    _inherit = ["mail.thread"]
+    _order = "sequence, id"
+
+    name = fields.Char(required=True, translate=True)
+    sequence = fields.Integer(default=10)
+    active = fields.Boolean(default=True)
+    company_id = fields.Many2one("res.company", default=lambda self: self.env.company, index=True)
+    provider = fields.Selection(
+        [
+            ("sandbox", "Sandbox (no messenger, for trying)"),
+            ("telegram", "Telegram"),
+            ("vk", "VK"),
+            ("whatsapp", "WhatsApp"),
+            ("messenger", "Facebook Messenger"),
+            ("instagram", "Instagram"),
+        ],
+        required=True,
+        default="sandbox",
+        tracking=True,
+    )
+    # -- credentials: managers only, also over RPC (field groups) ----------------------
+    token = fields.Char(
+        "Bot Token",
+        groups=MANAGER,
+        copy=False,
+        help="Telegram: the token BotFather gives for the bot. VK: a community access token. WhatsApp: a "
+        "system user access token. Messenger: the Page access token. Instagram: the account's access token.",
+    )
+    app_secret = fields.Char(
+        groups=MANAGER, copy=False, help="The Meta app's secret: it signs every webhook call (X-Hub-Signature-256)."
+    )
+    vk_confirmation_code = fields.Char(
+        "Confirmation Code",
+        groups=MANAGER,
+        copy=False,
+        help="The string VK expects when it checks the webhook address; Test Connection fetches it.",
+    )
+    vk_server_id = fields.Char("Callback Server ID", groups=MANAGER, readonly=True, copy=False)
+    webhook_key = fields.Char(
+        groups=MANAGER,
+        copy=False,
+        readonly=True,
+        default=_new_secret,
+        help="Unguessable part of the webhook URL.",
+    )
+    webhook_secret = fields.Char(
+        groups=MANAGER,
+        copy=False,
+        readonly=True,
+        default=_new_secret,
+        help="Secret the provider sends back with every webhook call.",
+    )
+    webhook_url = fields.Char(compute="_compute_webhook_url", groups=MANAGER)
+    webhook_registered = fields.Boolean(readonly=True, copy=False, tracking=True)
+    api_base_url = fields.Char(
+        "API Base URL", help="Leave empty for the provider's public API; tests point it at a local fake server."
+    )
+    bot_username = fields.Char(
+        "Public Name",
+        help="Filled by Test Connection; used in deep links: the bot's username (Telegram), the community's short "
+        "name (VK), the phone number (WhatsApp), the Page's username (Messenger), the account's username (Instagram).",
+    )
+    # -- accounts at the provider --------------------------------------------------------
+    vk_group_id = fields.Char("Community ID", help="The VK community's numeric ID.")
+    whatsapp_phone_number_id = fields.Char("Phone Number ID", help="From the WhatsApp Manager or the app's API setup.")
+    whatsapp_account_id = fields.Char("WhatsApp Business Account ID", help="It holds the message templates.")
+    facebook_page_id = fields.Char("Facebook Page ID")
+    instagram_account_id = fields.Char("Instagram Account ID", help="The ID of the Instagram professional account.")
+    whatsapp_template_ids = fields.One2many("messenger.whatsapp.template", "channel_id", "WhatsApp Templates")
+    # -- limits ------------------------------------------------------------------------
+    rate_limit = fields.Float(
+        "Rate Limit (messages/s)", help="Messages per second the provider accepts for the whole channel."
+    )
+    per_chat_interval = fields.Float("Seconds Between Messages to One Chat")
+    request_timeout = fields.Float("Request Timeout (s)", default=10.0)
+    max_attempts = fields.Integer(default=5, help="Attempts before a temporary error becomes a failure.")
+    pacing_next_slot = fields.Datetime(readonly=True, copy=False, help="Technical: first free sending slot.")
+    # -- behaviour ---------------------------------------------------------------------
+    transactional_consent = fields.Selection(
+        [("bound", "Every bound contact that has not blocked the bot"), ("subscribed", "Only subscribed contacts")],
+        "Transactional Messages To",
+        default="bound",
+        required=True,
+    )
+    # self.env._, not _: with no language in the context (module install) _ falls back to the
+    # admin's language and would store it as the English source of the translated field
+    welcome_message = fields.Text(
+        translate=True,
+        default=lambda self: self.env._(
+            "Welcome! You will get news and order updates here. Send STOP at any time to unsubscribe."
+        ),
+    )
+    unsubscribe_message = fields.Text(
+        translate=True,
+        default=lambda self: self.env._(
+            "You are unsubscribed and will get no more news from us. Send /start to come back."
+        ),
+    )
+    unsubscribe_button_label = fields.Char(translate=True, default=lambda self: self.env._("Unsubscribe"))
+    auto_pause_threshold = fields.Float(
+        "Pause Campaigns Above (% refused)",
+        default=20.0,
+        help="A campaign whose first messages are refused or blocked more often than this pauses itself. 0: never.",
+    )
+    auto_pause_min_messages = fields.Integer(
+        "After at Least (messages)", default=50, help="How many messages a campaign sends before the check applies."
+    )
+    # -- people -----------------------------------------------------------------------
+    team_id = fields.Many2one(
+        "crm.team",
+        "Sales Team",
+        help="Its members take the conversations handed over to a person, in turn, and its leads.",
+    )
+    last_operator_id = fields.Many2one("res.users", readonly=True, copy=False, help="Technical: round robin.")
+    handoff_message = fields.Text(
+        "Hand-off Message",
+        translate=True,
+        default=lambda self: self.env._("Thank you! A person from our team will answer you here shortly."),
+    )
+    handoff_timeout_hours = fields.Float(
+        "Hand Back to the Bot After (hours)",
+        default=24.0,
+        help="A conversation with no message in either direction for this long goes back to the bot. 0: never.",
+    )
+    last_error = fields.Text(readonly=True, copy=False)
+    contact_ids = fields.One2many("messenger.contact", "channel_id")
+    contact_count = fields.Integer(compute="_compute_contact_count")
+    # -- health, for the overview ------------------------------------------------------
+    sent_today = fields.Integer("Sent Today", compute="_compute_health")
+    failed_today = fields.Integer("Failed Today", compute="_compute_health")
+    queued_count = fields.Integer("Queued", compute="_compute_health")
+    waiting_count = fields.Integer("Waiting for a Reply", compute="_compute_health")
+
+    _sql_constraints = [
+        ("rate_limit_positive", "CHECK(rate_limit IS NULL OR rate_limit >= 0)", "The rate limit cannot be negative."),
+    ]
+
+    @api.depends("webhook_key")
+    def _compute_webhook_url(self):
+        base = self.env["ir.config_parameter"].sudo().get_param("web.base.url", "")
+        for channel in self:
+            channel.webhook_url = f"{base}/messenger/webhook/{channel.webhook_key}" if channel.webhook_key else False
+
+    def _compute_contact_count(self):
+        counts = dict(
+            self.env["messenger.contact"]._read_group([("channel_id", "in", self.ids)], ["channel_id"], ["__count"])
+        )
+        for channel in self:
+            channel.contact_count = counts.get(channel, 0)
+
+    def _compute_health(self):
+        today = fields.Datetime.to_datetime(fields.Date.context_today(self))
+        Message = self.env["messenger.message"].sudo()
+        base = [("channel_id", "in", self.ids), ("direction", "=", "out")]
+
+        def count(domain):
+            return dict(Message._read_group(base + domain, ["channel_id"], ["__count"]))
+
+        sent = count([("sent_at", ">=", today), ("state", "in", ["sent", "delivered", "read"])])
+        failed = count([("write_date", ">=", today), ("state", "in", ["failed", "uncertain"])])
+        queued = count([("state", "in", ["queued", "sending"])])
+        waiting = dict(
+            self.env["messenger.contact"]
+            .sudo()
+            ._read_group([("channel_id", "in", self.ids), ("waiting_reply", "=", True)], ["channel_id"], ["__count"])
+        )
+        for channel in self:
+            channel.sent_today = sent.get(channel, 0)
+            channel.failed_today = failed.get(channel, 0)
+            channel.queued_count = queued.get(channel, 0)
+            channel.waiting_count = waiting.get(channel, 0)
+
+    def action_view_messages(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("messenger_marketing.action_messenger_message")
+        action["domain"] = [("channel_id", "=", self.id)]
+        return action
+
+    def action_view_waiting(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("messenger_marketing.action_messenger_inbox")
+        action["domain"] = [("channel_id", "=", self.id), ("waiting_reply", "=", True)]
+        action["context"] = {}
+        return action
+
+    @api.onchange("provider")
+    def _onchange_provider(self):
+        cls = PROVIDERS[self.provider]
+        self.rate_limit = cls.default_rate_limit
+        self.per_chat_interval = cls.default_per_chat_interval
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            cls = PROVIDERS[vals.get("provider") or "sandbox"]
+            vals.setdefault("rate_limit", cls.default_rate_limit)
+            vals.setdefault("per_chat_interval", cls.default_per_chat_interval)
+        return super().create(vals_list)
+
+    # -- provider access ---------------------------------------------------------------
+    def _provider(self, concurrency=64):
+        """The provider object for this channel, with its credentials (read as superuser:
+        callers are the dispatcher, the webhook and manager-only buttons)."""
+        self.ensure_one()
+        channel = self.sudo()
+        config = ChannelConfig(
+            token=channel.token or "",
+            api_base_url=channel.api_base_url or "",
+            webhook_secret=channel.webhook_secret or "",
+            bot_username=channel.bot_username or "",
+            request_timeout=channel.request_timeout or 10.0,
+            concurrency=concurrency,
+            app_secret=channel.app_secret or "",
+            account_id=(channel[ACCOUNT_FIELDS[channel.provider]] or "") if channel.provider in ACCOUNT_FIELDS else "",
+            business_account_id=channel.whatsapp_account_id or "",
+            confirmation_code=channel.vk_confirmation_code or "",
+            registration_id=channel.vk_server_id or "",
+        )
+        return get_provider(channel.provider, config)
+
+    def _provider_class(self):
+        return PROVIDERS[self.provider]
+
+    def _effective_rate(self):
+        """Messages per second the dispatcher aims at: a little under the limit, so network
+        jitter between our clock and the provider's never makes a burst over it."""
+        self.ensure_one()
+        return max(self.rate_limit or PROVIDERS[self.provider].default_rate_limit, 0.1) * 0.97
+
+    # -- operators ---------------------------------------------------------------------
+    def _next_operator(self):
+        """The team member who takes the next hand-off: in turn among those online, or
+        among all members when nobody is online; an empty recordset without a team."""
+        self.ensure_one()
+        # one hand-off at a time per channel, so two at once go to two people
+        self.env.cr.execute("SELECT id FROM messenger_channel WHERE id = %s FOR UPDATE", [self.id])
+        members = self.team_id.member_ids.filtered(lambda u: u.active and not u.share).sorted("id")
+        online = members.filtered(lambda u: u.im_status == "online")
+        candidates = online or members
+        if not candidates:
+            return self.env["res.users"]
+        after = self.sudo().last_operator_id.id or 0
+        operator = next((u for u in candidates if u.id > after), candidates[0])
+        self.sudo().last_operator_id = operator
+        return operator
+
+    # -- deep links --------------------------------------------------------------------
+    def _link_secret(self):
+        self.ensure_one()
+        secret = self.env["ir.config_parameter"].sudo().get_param("database.secret")
+        return f"{secret}:messenger-link:{self.id}"
+
+    def _partner_payload(self, partner):
+        return signing.sign(self._link_secret(), f"p{partner.id}")
+
+    def _partner_from_payload(self, payload):
+        """The partner a signed deep-link payload names, or None if it is not valid."""
+        value = signing.verify(self._link_secret(), payload)
+        if not value or not value.startswith("p") or not value[1:].isdigit():
+            return None
+        partner = self.env["res.partner"].sudo().browse(int(value[1:])).exists()
+        return partner or None
+
+    def _deep_link(self, payload):
+        return self._provider().deep_link(payload)
+
+    # -- buttons -----------------------------------------------------------------------
+    def _check_provider_call(self, action):
+        try:
+            return action()
+        except ValueError as exc:
+            label = dict(self._fields["provider"]._description_selection(self.env))[self.provider]
+            raise UserError(_("%(provider)s refused: %(reason)s", provider=label, reason=exc)) from exc
+
+    def action_register_webhook(self):
+        for channel in self:
+            url = channel.sudo().webhook_url
+            stored = channel._check_provider_call(lambda c=channel, u=url: c._provider().set_webhook(u)) or {}
+            channel.write({"webhook_registered": True, "last_error": False, **stored})
+        return True
+
+    def action_unregister_webhook(self):
+        for channel in self:
+            channel._check_provider_call(lambda c=channel: c._provider().delete_webhook())
+            channel.webhook_registered = False
+        return True
+
+    def action_test_connection(self):
+        self.ensure_one()
+        info = self._check_provider_call(lambda: self._provider().test_connection())
+        self.write({"last_error": False, **{k: v for k, v in info.items() if k in self._fields}})
+        warning = info.get("warning")
+        message = _("The connection works.")
+        if warning:
+            message = _("The connection works, with one thing to fix: %s", warning)
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {"type": "warning" if warning else "success", "message": message, "sticky": bool(warning)},
+        }
+
+    def action_sync_whatsapp_templates(self):
+        """Copy the WhatsApp Business Account's message templates into Odoo."""
+        self.ensure_one()
+        templates = self._check_provider_call(lambda: self._provider().fetch_templates())
+        synced = self.env["messenger.whatsapp.template"]._sync(self, templates)
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "message": _("%(count)s WhatsApp templates synchronised.", count=len(synced)),
+            },
+        }
+
+    def action_view_whatsapp_templates(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("messenger_marketing.action_messenger_whatsapp_template")
+        action["domain"] = [("channel_id", "=", self.id)]
+        action["context"] = {"default_channel_id": self.id}
+        return action
+
+    def action_regenerate_secrets(self):
+        self.write({"webhook_key": _new_secret(), "webhook_secret": _new_secret(), "webhook_registered": False})
+        return True
+
+    def action_view_contacts(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("messenger_marketing.action_messenger_contact")
+        action["domain"] = [("channel_id", "=", self.id)]
+        action["context"] = {"default_channel_id": self.id}
+        return action

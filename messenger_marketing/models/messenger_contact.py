@@ -1,0 +1,430 @@
+import re
+from datetime import timedelta
+
+from markupsafe import Markup
+
+from odoo import _, api, fields, models
+from odoo.tools import html2plaintext
+
+# Whole-message words that unsubscribe, compared case-insensitively after trimming.
+STOP_WORDS = {"stop", "/stop", "unsubscribe", "стоп", "отписаться", "отписка", "/unsubscribe"}
+UNSUBSCRIBE_PAYLOAD = "unsub"
+SENT_STATES = ("sent", "delivered", "read")
+
+
+class MessengerContact(models.Model):
+    _name = "messenger.contact"
+    _description = "Messenger Contact"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _order = "last_message_at desc nulls last, id desc"
+    _rec_names_search = ["name", "username", "chat_id", "partner_id"]
+    _mailing_enabled = True  # a campaign audience can be a segment of messenger contacts
+
+    name = fields.Char(required=True)
+    channel_id = fields.Many2one("messenger.channel", required=True, ondelete="cascade", index=True)
+    provider = fields.Selection(related="channel_id.provider")
+    company_id = fields.Many2one(related="channel_id.company_id", store=True, index=True)
+    chat_id = fields.Char("Chat ID", required=True, help="The person's id in the messenger.")
+    username = fields.Char()
+    lang = fields.Char("Language Code", help="Language the messenger reports for the person.")
+    phone = fields.Char(help="Phone number the person shared with the bot.")
+    partner_id = fields.Many2one("res.partner", index=True, tracking=True, ondelete="set null")
+    state = fields.Selection(
+        [("subscribed", "Subscribed"), ("unsubscribed", "Unsubscribed"), ("blocked", "Blocked the bot")],
+        default="subscribed",
+        required=True,
+        index=True,
+        tracking=True,
+    )
+    consent_log_ids = fields.One2many("messenger.consent.log", "contact_id", string="Consent Log")
+    message_ids_messenger = fields.One2many("messenger.message", "contact_id", string="Messenger Messages")
+    last_message_at = fields.Datetime(readonly=True)
+    last_inbound_at = fields.Datetime(
+        "Last Message from the Person",
+        readonly=True,
+        help="WhatsApp, Messenger and Instagram deliver free messages only within 24 hours of it.",
+    )
+    # -- who answers: the bot, or a person who took the conversation over ----------------
+    answered_by = fields.Selection(
+        [("bot", "Bot"), ("operator", "Operator")],
+        default="bot",
+        required=True,
+        tracking=True,
+        help="While an operator holds the conversation the bot stays silent.",
+    )
+    user_id = fields.Many2one("res.users", "Operator", tracking=True, index="btree_not_null")
+    handoff_at = fields.Datetime("Handed Off At", readonly=True, copy=False)
+    # -- inbox ---------------------------------------------------------------------------
+    last_message_preview = fields.Char("Last Message", readonly=True)
+    unread_count = fields.Integer("Unread", readonly=True, help="Messages from the customer nobody opened yet.")
+    waiting_reply = fields.Boolean(
+        "Waiting for a Reply", readonly=True, index=True, help="The customer wrote last and nobody answered yet."
+    )
+    conversation_html = fields.Html("Conversation", compute="_compute_conversation_html", sanitize=False)
+
+    _sql_constraints = [
+        ("chat_unique", "UNIQUE(channel_id, chat_id)", "A chat can have only one contact per channel."),
+    ]
+
+    @api.depends("name", "channel_id")
+    def _compute_display_name(self):
+        for contact in self:
+            contact.display_name = f"{contact.name} ({contact.channel_id.name})" if contact.channel_id else contact.name
+
+    def _compute_conversation_html(self):
+        for contact in self:
+            contact.conversation_html = contact._conversation_html()
+
+    def _conversation_html(self, limit=50):
+        """The last messages both ways as chat bubbles, buttons included."""
+        self.ensure_one()
+        messages = self.env["messenger.message"].search([("contact_id", "=", self.id)], order="id desc", limit=limit)
+        parts = []
+        for message in reversed(messages):
+            side = "text-end" if message.direction == "in" else "text-start"
+            color = "bg-primary text-white" if message.direction == "in" else "bg-light"
+            buttons = Markup("").join(
+                Markup('<span class="badge text-bg-secondary me-1">%s</span>') % b.get("text", "")
+                for row in message._buttons_to_send()
+                for b in row
+            )
+            image = (
+                Markup('<img src="%s" class="d-block mb-1 rounded" style="max-width: 200px" alt=""/>')
+                % message.image_url
+                if message.image_url
+                else ""
+            )
+            when = fields.Datetime.context_timestamp(self, message.create_date).strftime("%d.%m %H:%M")
+            parts.append(
+                Markup(
+                    '<div class="%s my-1"><span class="d-inline-block rounded p-2 o_messenger_sim_%s %s" '
+                    'style="white-space: pre-wrap">%s%s</span><div>%s</div><small class="text-muted">%s</small></div>'
+                )
+                % (side, message.direction, color, image, message.body or "", buttons, when)
+            )
+        return Markup("").join(parts)
+
+    def _note_incoming(self, text):
+        """An incoming message: one more unread, waiting for a reply."""
+        now = fields.Datetime.now()
+        self.env.cr.execute(
+            """UPDATE messenger_contact SET unread_count = COALESCE(unread_count, 0) + 1, waiting_reply = true,
+                      last_message_preview = %s, last_message_at = %s, last_inbound_at = %s WHERE id IN %s""",
+            [(text or "")[:120], now, now, tuple(self.ids)],
+        )
+        self.invalidate_recordset(
+            ["unread_count", "waiting_reply", "last_message_preview", "last_message_at", "last_inbound_at"]
+        )
+        # the counter shows the user's conversations and nobody's: tell those who see it
+        targets = self.user_id.partner_id
+        if not all(self.mapped("user_id")):
+            targets = [*targets, self.env.ref("messenger_marketing.group_messenger_user")]
+        for target in targets:
+            self.env["bus.bus"]._sendone(target, "messenger_marketing.unread", {})
+
+    def _note_answered(self, text):
+        """The bot or a person answered the conversation."""
+        self.env.cr.execute(
+            "UPDATE messenger_contact SET waiting_reply = false, last_message_preview = %s WHERE id IN %s",
+            [(text or "")[:120], tuple(self.ids)],
+        )
+        self.invalidate_recordset(["waiting_reply", "last_message_preview"])
+
+    def action_open_conversation(self):
+        """From the inbox: mark the conversation read and open it."""
+        self.ensure_one()
+        if self.unread_count:
+            self.sudo().unread_count = 0
+            self.env["bus.bus"]._sendone(self.env.user.partner_id, "messenger_marketing.unread", {})
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": self._name,
+            "res_id": self.id,
+            "view_mode": "form",
+            "views": [(self.env.ref("messenger_marketing.messenger_contact_view_form").id, "form")],
+        }
+
+    @api.model
+    def messenger_unread_summary(self):
+        """For the systray counter: conversations with unread messages that are the
+        current user's, or nobody's."""
+        domain = [("unread_count", ">", 0), ("user_id", "in", [self.env.uid, False])]
+        return {"count": self.search_count(domain)}
+
+    # -- consent -----------------------------------------------------------------------
+    def _can_receive(self, kind):
+        """Whether a message of this kind may go to the contact now (checked at queuing and
+        again just before sending, so an opt-out always wins)."""
+        self.ensure_one()
+        if self.state == "blocked":
+            return False
+        if kind == "marketing":
+            return self.state == "subscribed"
+        if kind == "transactional" and self.channel_id.transactional_consent == "subscribed":
+            return self.state == "subscribed"
+        return True
+
+    def _set_consent(self, state, method, source=""):
+        """Change the subscription state and log it; returns the contacts that changed."""
+        changed = self.filtered(lambda c: c.state != state)
+        if changed:
+            changed.sudo().write({"state": state})
+            self.env["messenger.consent.log"].sudo().create(
+                [{"contact_id": c.id, "state": state, "method": method, "source": source} for c in changed]
+            )
+        if state != "subscribed" and changed:
+            # an opt-out stops what is already queued, visibly, not only at send time
+            self.env["messenger.message"].sudo().search(
+                [
+                    ("contact_id", "in", changed.ids),
+                    ("state", "=", "queued"),
+                    ("kind", "in", ["marketing"] + (["transactional", "service"] if state == "blocked" else [])),
+                ]
+            ).write({"state": "cancelled", "failure_type": "opted_out" if state != "blocked" else "blocked"})
+        return changed
+
+    def _unsubscribe(self, method, source=""):
+        for contact in self:
+            # credit the opt-out to the campaign the person last heard from
+            last = (
+                self.env["messenger.message"]
+                .sudo()
+                .search(
+                    [("contact_id", "=", contact.id), ("mailing_id", "!=", False), ("state", "in", SENT_STATES)],
+                    order="id desc",
+                    limit=1,
+                )
+            )
+            if contact._set_consent("unsubscribed", method, source) and last:
+                contact.consent_log_ids[:1].sudo().mailing_id = last.mailing_id
+            if contact.state == "unsubscribed":
+                contact._send(contact.channel_id.unsubscribe_message, kind="service")
+
+    @staticmethod
+    def _is_stop_word(text):
+        return re.sub(r"\s+", " ", (text or "").strip().lower()).strip(" !.") in STOP_WORDS
+
+    @api.model
+    def _reachable_by_partner(self, partners, kind, channel=None):
+        """{partner id: contact} for the partners who can get a message of this kind: one
+        of their own contacts, else one of their company's, the one used last; through
+        ``channel`` only when given."""
+        domain = [
+            ("partner_id", "in", (partners | partners.commercial_partner_id).ids),
+            ("state", "!=", "blocked"),
+            ("channel_id.active", "=", True),
+        ]
+        if channel:
+            domain.append(("channel_id", "=", channel.id))
+        best = {}
+        for contact in self.search(domain, order="last_message_at desc nulls last, id desc"):
+            if contact.partner_id.id not in best and contact._can_receive(kind):
+                best[contact.partner_id.id] = contact
+        reachable = {}
+        for partner in partners:
+            contact = best.get(partner.id) or best.get(partner.commercial_partner_id.id)
+            if contact:
+                reachable[partner.id] = contact
+        return reachable
+
+    # -- partner binding ---------------------------------------------------------------
+    def _bind_partner(self, partner, method, source=""):
+        for contact in self.filtered(lambda c: c.partner_id != partner):
+            contact.sudo().partner_id = partner
+            self.env["messenger.consent.log"].sudo().create(
+                {"contact_id": contact.id, "state": contact.state, "method": method, "source": source}
+            )
+
+    def _bind_phone(self, phone, create_partner=True):
+        """Link the contact to the partner with this phone number, or to a new one (or to
+        none, without ``create_partner``)."""
+        self.ensure_one()
+        Partner = self.env["res.partner"].sudo()
+        country = self.channel_id.company_id.country_id or self.env.company.country_id
+        # Telegram shares full international numbers, sometimes without the "+".
+        phone = phone.strip()
+        if phone.isdigit():
+            phone = f"+{phone}"
+        number = Partner._phone_format(number=phone, country=country) or phone
+        self.sudo().phone = number
+        digits = re.sub(r"\D", "", number)[-9:]
+        partner = Partner.browse()
+        if len(digits) >= 6:
+            # compare digits only: stored numbers are written in any format ("+7 912 345-67-89")
+            self.env.cr.execute(
+                """SELECT id FROM res_partner WHERE active
+                   AND (regexp_replace(phone, '[^0-9]', '', 'g') LIKE %(tail)s
+                        OR regexp_replace(mobile, '[^0-9]', '', 'g') LIKE %(tail)s)
+                   ORDER BY id LIMIT 50""",
+                {"tail": f"%{digits}"},
+            )
+            candidates = Partner.browse([r[0] for r in self.env.cr.fetchall()])
+            partner = candidates.filtered(
+                lambda p: (
+                    number
+                    in (
+                        Partner._phone_format(number=n, country=p.country_id or country)
+                        for n in (p.phone, p.mobile)
+                        if n
+                    )
+                )
+            )[:1]
+        if not partner:
+            partner = self.partner_id if self.partner_id and not self.partner_id.phone else partner
+            if partner:
+                partner.phone = number
+            elif create_partner:
+                partner = Partner.create({"name": self.name, "phone": number, "lang": self._odoo_lang()})
+            else:
+                return
+        self._bind_partner(partner, "phone", number)
+
+    def _odoo_lang(self):
+        """The installed Odoo language matching the messenger's language code, if any."""
+        code = (self.lang or "").split("-")[0].lower()
+        if not code:
+            return False
+        langs = self.env["res.lang"].sudo().search([("active", "=", True)])
+        return next((lang.code for lang in langs if lang.code.split("_")[0].lower() == code), False)
+
+    # -- messages ----------------------------------------------------------------------
+    def _send(self, text, kind="service", buttons=None, record=None, priority=0, **extra):
+        """Queue a message to each contact. Returns the queued messages; contacts whose
+        consent does not allow this kind get nothing. A text over the provider's limit
+        goes as several messages, the buttons on the last one. ``text_format="html"`` in
+        ``extra`` sends HTML (rendered by Telegram, plain text elsewhere)."""
+        return (
+            self.env["messenger.message"]
+            .sudo()
+            ._queue(
+                [
+                    vals
+                    for contact in self
+                    for vals in contact._message_vals(text, kind, buttons, record, priority, **extra)
+                ]
+            )
+        )
+
+    def _message_vals(self, text, kind="service", buttons=None, record=None, priority=0, **extra):
+        self.ensure_one()
+        text_format = extra.pop("text_format", "plain")
+        if not self._can_receive(kind):
+            return []
+        # the text as the provider takes it, in parts within its limits; the last part
+        # carries the buttons (and marketing's unsubscribe button)
+        with_buttons = bool(buttons) or kind == "marketing"
+        provider = self.channel_id._provider_class()
+        if extra.get("whatsapp_template_id") or extra.get("image_url"):
+            # one message: a caption cannot be split (the provider refuses it when too
+            # long), and outside the window a template replaces the message as a whole
+            parts = [provider.prepare_text(text, text_format)]
+        else:
+            parts = provider.split(text, text_format, with_buttons) or [("", "plain")]
+        return [
+            {
+                "channel_id": self.channel_id.id,
+                "contact_id": self.id,
+                "direction": "out",
+                "kind": kind,
+                "body": part,
+                "body_format": part_format,
+                "buttons": (buttons or []) if index == len(parts) - 1 else [],
+                "res_model": record._name if record else False,
+                "res_id": record.id if record else False,
+                "priority": priority,
+                **extra,
+            }
+            for index, (part, part_format) in enumerate(parts)
+        ]
+
+    def message_post(self, **kwargs):
+        """A message that a person in Odoo sends from the contact's chatter goes out to the
+        customer through the queue; notes stay internal."""
+        message = super().message_post(**kwargs)
+        if (
+            not self.env.context.get("messenger_inbound")
+            and message.message_type == "comment"
+            and message.subtype_id == self.env.ref("mail.mt_comment")
+            and self.env.user._is_internal()
+        ):
+            text = html2plaintext(message.body or "").strip()
+            if text:
+                self._send(text, kind="service", priority=10).write({"mail_message_id": message.id})
+        return message
+
+    # -- hand-off to a person ------------------------------------------------------------
+    def _hand_off(self, reason=""):
+        """Give the conversation to a person: the next operator of the channel's team follows
+        it (incoming messages notify them), gets an activity, and the bot stays silent until
+        the conversation is handed back. The customer is told a person will answer."""
+        for contact in self.filtered(lambda c: c.answered_by != "operator"):
+            operator = contact.channel_id._next_operator()
+            contact.sudo().write(
+                {"answered_by": "operator", "user_id": operator.id, "handoff_at": fields.Datetime.now()}
+            )
+            note = Markup("<p>%s</p>") % (reason or _("The conversation was handed over to a person."))
+            if operator:
+                contact.sudo().message_subscribe(partner_ids=operator.partner_id.ids)
+                contact.sudo().activity_schedule(
+                    "mail.mail_activity_data_todo",
+                    summary=_("Answer %(name)s in %(channel)s", name=contact.name, channel=contact.channel_id.name),
+                    note=note,
+                    user_id=operator.id,
+                )
+            else:
+                note += Markup("<p>%s</p>") % _("No operator is set: choose a sales team on the channel.")
+            contact.sudo().message_post(body=note, message_type="notification", subtype_xmlid="mail.mt_note")
+            notice = contact._handoff_notice()
+            if notice:
+                contact._send(notice, kind="service", priority=10)
+                contact.sudo().waiting_reply = True  # the notice is no answer: a person still owes one
+        return True
+
+    def _handoff_notice(self):
+        """What the customer is told when a person takes over (extensions may say when)."""
+        self.ensure_one()
+        return self.channel_id.with_context(lang=self._lang()).handoff_message
+
+    def action_hand_back_to_bot(self):
+        """The operator is done: the bot answers again."""
+        held = self.filtered(lambda c: c.answered_by == "operator")
+        held.sudo().write({"answered_by": "bot", "handoff_at": False})
+        held.sudo().activity_ids.filtered(
+            lambda a: a.activity_type_id == self.env.ref("mail.mail_activity_data_todo")
+        ).action_feedback(feedback=_("Handed back to the bot."))
+        return True
+
+    def action_take_over(self):
+        """An operator takes the conversation from the bot, from Odoo."""
+        for contact in self.filtered(lambda c: c.answered_by != "operator"):
+            contact.write({"answered_by": "operator", "user_id": self.env.user.id, "handoff_at": fields.Datetime.now()})
+            contact.message_subscribe(partner_ids=self.env.user.partner_id.ids)
+        return True
+
+    @api.model
+    def _cron_hand_back_idle(self):
+        """Conversations that nobody wrote in for the channel's timeout go back to the bot."""
+        self.env.flush_all()
+        now = fields.Datetime.now()
+        for channel in self.env["messenger.channel"].sudo().search([("handoff_timeout_hours", ">", 0)]):
+            since = now - timedelta(hours=channel.handoff_timeout_hours)
+            self.env.cr.execute(
+                """SELECT c.id FROM messenger_contact c
+                   WHERE c.channel_id = %s AND c.answered_by = 'operator' AND c.handoff_at < %s
+                     AND NOT EXISTS (SELECT 1 FROM messenger_message m
+                                     WHERE m.contact_id = c.id AND m.create_date >= %s)""",
+                (channel.id, since, since),
+            )
+            idle = self.sudo().browse([r[0] for r in self.env.cr.fetchall()])
+            idle.action_hand_back_to_bot()
+
+    def action_unsubscribe(self):
+        self._set_consent("unsubscribed", "manual", self.env.user.name)
+
+    def action_subscribe(self):
+        self._set_consent("subscribed", "manual", self.env.user.name)
+
+    def _lang(self):
+        """Language for texts sent to the contact: the partner's, else the messenger's."""
+        self.ensure_one()
+        return self.partner_id.lang or self._odoo_lang() or self.env.lang

@@ -1,0 +1,192 @@
+"""What happens when a person writes to the bot: one place for webhooks and the simulator.
+
+Features of this addon and of others hook in by overriding ``_on_start``, ``_on_text``,
+``_on_button`` and ``_on_contact``: each returns True when it handled the event, so the first taker wins.
+"""
+
+import dataclasses
+import logging
+
+import psycopg2
+from markupsafe import Markup
+
+from odoo import _, api, fields, models
+
+from .messenger_contact import UNSUBSCRIBE_PAYLOAD
+
+_logger = logging.getLogger(__name__)
+
+# A contact's "last message" time is kept to the minute (see _contact).
+
+
+class MessengerInbound(models.AbstractModel):
+    _name = "messenger.inbound"
+    _description = "Messenger Inbound Processing"
+
+    @api.model
+    def _process(self, channel, events):
+        """Handle normalized events of one channel; replays are ignored."""
+        self = self.sudo()  # noqa: PLW0642 - called by public webhooks after authentication
+        for event in map(self._clean, events):
+            if not self.env["messenger.webhook.event"]._claim(channel, event):
+                _logger.info("Messenger: ignoring replayed event %s on channel %s", event.event_id, channel.id)
+                continue
+            if event.kind == "other" or not (event.chat_id or event.provider_message_id):
+                continue
+            try:
+                with self.env.cr.savepoint():
+                    if event.kind == "status":  # about a message we sent: no contact to create
+                        self.env["messenger.message"]._apply_status(channel, event)
+                        continue
+                    contact = self._contact(channel, event)
+                    getattr(self, f"_handle_{event.kind}")(contact, event)
+            except psycopg2.OperationalError:
+                raise  # database trouble: fail the request so the provider retries it
+            except Exception:
+                # A bug must not make the provider retry the same update forever (Telegram
+                # holds the later ones back meanwhile): log it with the event id and go on.
+                _logger.exception("Messenger: could not handle event %s of channel %s", event.event_id, channel.id)
+
+    @staticmethod
+    def _clean(event):
+        """PostgreSQL stores no NUL character in a text: a provider may still send one."""
+        values = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
+        return dataclasses.replace(event, **{k: v.replace("\x00", "") for k, v in values.items() if isinstance(v, str)})
+
+    def _contact(self, channel, event):
+        Contact = self.env["messenger.contact"]
+        contact = Contact.search([("channel_id", "=", channel.id), ("chat_id", "=", event.chat_id)], limit=1)
+        vals = {k: v for k, v in (("name", event.name), ("username", event.username), ("lang", event.lang)) if v}
+        if not contact:
+            self.env.cr.execute(
+                """INSERT INTO messenger_contact (channel_id, chat_id, name, state, answered_by,
+                                                 create_date, write_date, create_uid, write_uid)
+                   VALUES (%s, %s, %s, 'subscribed', 'bot', now() at time zone 'utc', now() at time zone 'utc', %s, %s)
+                   ON CONFLICT (channel_id, chat_id) DO NOTHING""",
+                (channel.id, event.chat_id, event.name or event.chat_id, self.env.uid, self.env.uid),
+            )
+            # Created here, or by a concurrent webhook of the same person: either way, found now.
+            contact = Contact.search([("channel_id", "=", channel.id), ("chat_id", "=", event.chat_id)], limit=1)
+            self.env["messenger.consent.log"].create(
+                {"contact_id": contact.id, "state": "subscribed", "method": "start", "source": event.kind}
+            )
+            if event.phone and event.kind != "contact":
+                # the provider vouches for the sender's number (WhatsApp): link the partner
+                # who has it, without creating one for every stranger who writes
+                contact._bind_phone(event.phone, create_partner=False)
+        # Write only what changed: the time of the last message goes with the unread count
+        # (_note_incoming), so a message updates the contact's row once.
+        vals = {k: v for k, v in vals.items() if contact[k] != v}
+        if vals:
+            # none of these fields is tracked: skip reading the tracked ones
+            contact.with_context(tracking_disable=True).write(vals)
+        return contact
+
+    def _record(self, contact, event, text):
+        """Store the incoming message and show it in the chatter of the contact and partner."""
+        self.env["messenger.message"].create(
+            {
+                "channel_id": contact.channel_id.id,
+                "contact_id": contact.id,
+                "direction": "in",
+                "state": "received",
+                "body": text,
+                "provider_message_id": event.provider_message_id or False,
+            }
+        )
+        contact._note_incoming(text)
+        body = Markup("<p>%s</p>") % text
+        post = {
+            "body": body,
+            "message_type": "comment",
+            "subtype_xmlid": "mail.mt_comment",
+            "author_id": contact.partner_id.id or False,
+            "email_from": contact.name,
+        }
+        # The customer is the author: without mail_create_nosubscribe, posting would make
+        # their partner a follower of the contact, and an operator's reply in the chatter
+        # would reach them by e-mail too.
+        context = {"messenger_inbound": True, "mail_create_nosubscribe": True}
+        contact.with_context(**context).message_post(**post)
+        if contact.partner_id:
+            post["subtype_xmlid"] = "mail.mt_note"
+            post["body"] = Markup("<p><b>%s</b> %s</p>") % (contact.channel_id.name, text)
+            contact.partner_id.with_context(**context).message_post(**post)
+
+    # -- handlers, one per event kind ----------------------------------------------------
+    def _handle_start(self, contact, event):
+        self._record(contact, event, event.text or "/start")
+        if contact.state != "subscribed":
+            contact._set_consent("subscribed", "start", event.text)
+        if event.payload and event.payload.startswith("p"):
+            partner = contact.channel_id._partner_from_payload(event.payload)
+            if partner:
+                contact._bind_partner(partner, "deep_link", event.payload)
+            else:
+                _logger.warning(
+                    "Messenger: refused a deep-link payload with a bad signature on channel %s (contact %s)",
+                    contact.channel_id.id,
+                    contact.id,
+                )
+        if contact.answered_by == "operator":
+            return  # a person holds the conversation: the bot stays silent
+        if not self._on_start(contact, event) and contact.channel_id.welcome_message:
+            contact._send(contact.channel_id.with_context(lang=contact._lang()).welcome_message)
+
+    def _handle_message(self, contact, event):
+        self._record(contact, event, event.text)
+        if contact._is_stop_word(event.text):
+            contact._unsubscribe("stop_word", event.text)
+            return
+        self._mark_campaign_reply(contact)
+        if contact.answered_by != "operator":
+            self._on_text(contact, event)
+
+    def _mark_campaign_reply(self, contact):
+        """A reply within three days of a campaign message counts for that campaign."""
+        since = fields.Datetime.subtract(fields.Datetime.now(), days=3)
+        last = self.env["messenger.message"].search(
+            [("contact_id", "=", contact.id), ("mailing_trace_id", "!=", False), ("sent_at", ">=", since)],
+            order="id desc",
+            limit=1,
+        )
+        if last and last.mailing_trace_id.trace_status != "reply":
+            last.mailing_trace_id.set_replied()
+
+    def _handle_button(self, contact, event):
+        self._record(contact, event, _("[button] %s", self._button_text(contact, event)))
+        if event.payload == UNSUBSCRIBE_PAYLOAD:
+            contact._unsubscribe("button", event.payload)
+            return
+        if contact.answered_by != "operator":
+            self._on_button(contact, event)
+
+    def _button_text(self, contact, event):
+        """How a button press reads in the conversation; features name their own buttons."""
+        return event.payload
+
+    def _handle_contact(self, contact, event):
+        self._record(contact, event, _("[shared phone number] %s", event.phone))
+        contact._bind_phone(event.phone)
+        if contact.answered_by != "operator":
+            self._on_contact(contact, event)
+
+    def _handle_blocked(self, contact, event):
+        contact._set_consent("blocked", "provider", _("The person blocked the bot"))
+
+    # -- extension points --------------------------------------------------------------
+    def _on_start(self, contact, event):
+        """A person opened the bot (maybe with a payload). True if a feature answered."""
+        return False
+
+    def _on_text(self, contact, event):
+        """Free text that no stop word caught. True if a feature answered."""
+        return False
+
+    def _on_button(self, contact, event):
+        """A button press. True if a feature answered."""
+        return False
+
+    def _on_contact(self, contact, event):
+        """The person shared their phone number (already bound). True if a feature answered."""
+        return False

@@ -1,0 +1,219 @@
+from datetime import timedelta
+
+from markupsafe import Markup
+
+from odoo import _, api, fields, models
+
+EVENTS = [
+    ("quotation_sent", "Quotation sent"),
+    ("confirmed", "Order confirmed"),
+    ("invoice_posted", "Invoice posted"),
+    ("paid", "Invoice paid"),
+    ("cancelled", "Order cancelled"),
+]
+
+
+class MessengerSaleRule(models.Model):
+    """Which message a customer gets when their order reaches a step."""
+
+    _name = "messenger.sale.rule"
+    _description = "Messenger Message on Sale Order Event"
+    _order = "event, team_id, sequence, id"
+
+    name = fields.Char(required=True, translate=True)
+    active = fields.Boolean(default=True)
+    sequence = fields.Integer(default=10)
+    event = fields.Selection(EVENTS, required=True)
+    template_id = fields.Many2one(
+        "messenger.template", required=True, ondelete="restrict", domain=[("model", "=", "sale.order")]
+    )
+    company_id = fields.Many2one("res.company", default=lambda self: self.env.company, index=True)
+    team_id = fields.Many2one("crm.team", "Sales Team", help="Only orders of this team; empty for every team.")
+    channel_mode = fields.Selection(
+        [("last_used", "The channel the customer used last"), ("fixed", "A fixed channel")],
+        "Send Through",
+        default="last_used",
+        required=True,
+    )
+    channel_id = fields.Many2one("messenger.channel")
+    step_ids = fields.One2many("messenger.sale.rule.step", "rule_id", "Follow-up Series", copy=True)
+    whatsapp_template_id = fields.Many2one(
+        "messenger.whatsapp.template",
+        "WhatsApp Template",
+        domain=[("status", "=", "approved")],
+        help="Sent to WhatsApp contacts who have not written in the last 24 hours, when WhatsApp takes "
+        "nothing but an approved template.",
+    )
+
+    _sql_constraints = [
+        (
+            "fixed_has_channel",
+            "CHECK(channel_mode != 'fixed' OR channel_id IS NOT NULL)",
+            "Choose the channel to send through.",
+        ),
+    ]
+
+    @api.model
+    def _rule_for(self, rules, order):
+        """The most specific active rule for the order: its team's before every team's."""
+        matching = rules.filtered(
+            lambda r: (
+                r.company_id in (order.company_id, self.env["res.company"])
+                and r.team_id in (order.team_id, self.env["crm.team"])
+            )
+        )
+        return matching.sorted(lambda r: (not r.team_id, r.sequence, r.id))[:1]
+
+    def _contact_for(self, order, contacts_by_partner):
+        """The contact to write to: the order's customer, else its company."""
+        self.ensure_one()
+        for partner in (order.partner_id, order.partner_id.commercial_partner_id):
+            contacts = contacts_by_partner.get(partner, [])
+            if self.channel_mode == "fixed":
+                contacts = [c for c in contacts if c.channel_id == self.channel_id]
+            contacts = [c for c in contacts if c._can_receive("transactional")]
+            if contacts:
+                return max(
+                    contacts, key=lambda c: (c.last_message_at or fields.Datetime.to_datetime("1970-01-01"), c.id)
+                )
+        return None
+
+    @api.model
+    def _fire(self, orders, event, occurrence=""):
+        """Queue the event's message for orders that reached it (each order, event and
+        occurrence once), with its follow-up series, and say in each order's chatter what
+        happened."""
+        rules = self.sudo().search([("event", "=", event)])
+        if not rules or not orders:
+            return self.env["messenger.message"]
+        fresh = self.env["messenger.sale.notification"]._claim(orders, f"{event}{occurrence}")
+        partners = fresh.partner_id | fresh.partner_id.commercial_partner_id
+        contacts_by_partner = {}
+        for contact in (
+            self.env["messenger.contact"]
+            .sudo()
+            .search([("partner_id", "in", partners.ids), ("state", "!=", "blocked"), ("channel_id.active", "=", True)])
+        ):
+            contacts_by_partner.setdefault(contact.partner_id, []).append(contact)
+        plan = {}  # rule -> [(order, contact)]
+        skipped = {}
+        for order in fresh:
+            rule = self._rule_for(rules, order)
+            if not rule:
+                continue
+            contact = rule._contact_for(order, contacts_by_partner)
+            if contact:
+                plan.setdefault(rule, []).append((order, contact))
+            else:
+                skipped[order.id] = Markup("<p>%s</p>") % _(
+                    "No messenger message for “%(event)s”: the customer has no messenger contact that accepts "
+                    "order updates.",
+                    event=dict(self._fields["event"]._description_selection(self.env))[event],
+                )
+        if skipped:
+            orders.browse(list(skipped))._message_log_batch(bodies=skipped)
+        messages = self.env["messenger.message"]
+        for rule, pairs in plan.items():
+            messages |= rule._queue_for(pairs)
+        return messages
+
+    def _queue_for(self, pairs):
+        self.ensure_one()
+        orders = self.env["sale.order"].browse([order.id for order, _contact in pairs])
+        rendered = self.template_id._render_for(orders)
+        Message = self.env["messenger.message"]
+        logs = orders._message_log_batch(
+            bodies={
+                order.id: Message._chatter_log_body(contact, rendered[order.id][0], "queued")
+                for order, contact in pairs
+            }
+        )
+        log_ids = {log.res_id: log.id for log in logs}
+        vals_list = []
+        for order, contact in pairs:
+            text, buttons = rendered[order.id]
+            vals_list += contact._message_vals(
+                text,
+                "transactional",
+                buttons,
+                order,
+                chatter_log_id=log_ids[order.id],
+                text_format=self.template_id.body_format,
+                **self.whatsapp_template_id._message_extra(contact),
+            )
+        messages = Message.sudo()._queue(vals_list)
+        if self.step_ids:
+            messages |= self._queue_series(pairs)
+        return messages
+
+    def _queue_series(self, pairs):
+        """Queue the follow-up steps with their send time. A new order of the same customer
+        restarts the series: what is left of the previous one is cancelled."""
+        key = f"messenger.sale.rule,{self.id}"
+        contacts = self.env["messenger.contact"].browse([contact.id for _order, contact in pairs])
+        self.env["messenger.message"].sudo().search(
+            [("series_key", "=", key), ("contact_id", "in", contacts.ids), ("state", "=", "queued")]
+        ).write({"state": "cancelled", "failure_reason": _("The series started again with a newer order.")})
+        orders = self.env["sale.order"].browse([order.id for order, _contact in pairs])
+        now = fields.Datetime.now()
+        vals_list = []
+        for step in self.step_ids.sorted("sequence"):
+            rendered = step.template_id._render_for(orders)
+            at = now + timedelta(days=step.delay_days)
+            for order, contact in pairs:
+                text, buttons = rendered[order.id]
+                vals_list += contact._message_vals(
+                    text,
+                    "marketing",
+                    buttons,
+                    order,
+                    next_attempt_at=at,
+                    series_key=key,
+                    text_format=step.template_id.body_format,
+                    **step.whatsapp_template_id._message_extra(contact),
+                )
+        return self.env["messenger.message"].sudo()._queue(vals_list)
+
+
+class MessengerSaleRuleStep(models.Model):
+    _name = "messenger.sale.rule.step"
+    _description = "Follow-up Step after a Sale Order Event"
+    _order = "sequence, delay_days, id"
+
+    rule_id = fields.Many2one("messenger.sale.rule", required=True, ondelete="cascade")
+    sequence = fields.Integer(default=10)
+    delay_days = fields.Float("After (days)", required=True, default=1)
+    template_id = fields.Many2one(
+        "messenger.template", required=True, ondelete="restrict", domain=[("model", "=", "sale.order")]
+    )
+    whatsapp_template_id = fields.Many2one(
+        "messenger.whatsapp.template",
+        "WhatsApp Template",
+        domain=[("status", "=", "approved")],
+        help="A late follow-up reaches a WhatsApp contact who has not written in the last 24 hours only as an "
+        "approved template.",
+    )
+
+
+class MessengerSaleNotification(models.Model):
+    """One row per order and event already notified, so nothing fires twice."""
+
+    _name = "messenger.sale.notification"
+    _description = "Sale Order Event Already Notified"
+
+    order_id = fields.Many2one("sale.order", required=True, ondelete="cascade", index=True)
+    event = fields.Char(required=True)
+
+    _sql_constraints = [("order_event_unique", "UNIQUE(order_id, event)", "An order event is notified once.")]
+
+    @api.model
+    def _claim(self, orders, event):
+        """Record the event for the orders; return those that did not have it yet."""
+        self.env.cr.execute(
+            """INSERT INTO messenger_sale_notification (order_id, event, create_uid, write_uid, create_date,
+                                                       write_date)
+               SELECT unnest(%s::int[]), %s, %s, %s, now() at time zone 'utc', now() at time zone 'utc'
+               ON CONFLICT (order_id, event) DO NOTHING RETURNING order_id""",
+            (orders.ids, event, self.env.uid, self.env.uid),
+        )
+        return orders.browse(sorted(r[0] for r in self.env.cr.fetchall()))

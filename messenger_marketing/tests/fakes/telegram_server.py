@@ -1,0 +1,283 @@
+"""A fake Telegram Bot API on 127.0.0.1 that behaves like the real one where it matters.
+
+It runs in its own process (see ``server.py``) and enforces the Bot API limits (30
+messages per second per bot, 1 per second per chat) by answering 429 with
+``retry_after`` and counting each violation (``rate_limit=0``: no limit, for measuring
+the dispatcher's own ceiling). It can be told to answer 429, 403 (blocked), 400, 500 or
+slowly for chosen requests, to answer every send after ``delay`` seconds, and to answer
+500 to everything for a while (an outage). Everything it receives is recorded for the
+tests to inspect.
+"""
+
+import collections
+import json
+import time
+import urllib.parse
+
+try:
+    from .server import FakeApi, FakeProcess, run
+except ImportError:  # run as a script, in the fake's own process
+    from server import FakeApi, FakeProcess, run
+
+TOKEN = "123456:TEST-TOKEN"
+
+
+class TelegramApi(FakeApi):
+    def __init__(self, token=TOKEN, rate_limit=30, per_chat_interval=1.0, delay=0.0):
+        super().__init__()
+        self.token = token
+        self.rate_limit = rate_limit
+        self.per_chat_interval = per_chat_interval
+        self.delay = delay  # seconds before every send is answered (and goes through)
+        self.blocked = set()  # chat ids that blocked the bot
+        self.ctl_reset()
+
+    # -- control -------------------------------------------------------------------------
+    def ctl_reset(self):
+        with self.lock:
+            self.sent = []  # accepted sends: dicts with chat_id, text, photo, reply_markup, at
+            self.requests = []  # every send request: (chat_id, monotonic time)
+            self.calls = []  # (method, params) of every authorised call
+            self.violations = 0
+            self.violation_log = []  # (which limit, chat id, time) of each violation
+            self.blocked.clear()
+            self.failing_until = 0.0  # monotonic time until which every send gets a 500
+            self.scripts = collections.deque()  # forced answers for the next sends
+            self._recent = collections.deque()  # times of recent send requests
+            self._chat_last = {}
+            self._next_id = 1
+
+    def ctl_script(self, answers):
+        with self.lock:
+            self.scripts.extend(tuple(a) for a in answers)
+
+    def ctl_block(self, chat_ids):
+        with self.lock:
+            self.blocked.update(str(c) for c in chat_ids)
+
+    def ctl_unblock_all(self):
+        with self.lock:
+            self.blocked.clear()
+
+    def ctl_set(self, **values):
+        with self.lock:
+            for key, value in values.items():
+                setattr(self, key, value)
+
+    def ctl_fail(self, seconds):
+        """Answer 500 to every send for the next ``seconds``."""
+        with self.lock:
+            self.failing_until = time.monotonic() + seconds
+
+    def ctl_stats(self):
+        """Counts and times only: cheap to fetch after thousands of sends."""
+        with self.lock:
+            times = [s["at"] for s in self.sent]
+            pairs = collections.Counter((s["chat_id"], s["text"]) for s in self.sent)
+            return {
+                "sent": len(self.sent),
+                "requests": len(self.requests),
+                "violations": self.violations,
+                "violations_by_limit": dict(collections.Counter(kind for kind, _chat, _at in self.violation_log)),
+                "first_at": min(times, default=None),
+                "last_at": max(times, default=None),
+                "duplicates": sum(n - 1 for n in pairs.values()),
+            }
+
+    def state(self):
+        return {
+            "sent": self.sent,
+            "requests": self.requests,
+            "calls": self.calls,
+            "violations": self.violations,
+            "violation_log": self.violation_log,
+            "blocked": sorted(self.blocked),
+            "rate_limit": self.rate_limit,
+        }
+
+    # -- protocol ------------------------------------------------------------------------
+    @staticmethod
+    def _params(headers, body):
+        if "json" in headers.get("Content-Type", ""):
+            return json.loads(body or b"{}")
+        params = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
+        for key in ("reply_markup", "allowed_updates"):
+            if key in params:
+                params[key] = json.loads(params[key])
+        return params
+
+    @staticmethod
+    def _error(status, description, **extra):
+        return status, {"ok": False, "error_code": status, "description": description, **extra}
+
+    def handle(self, method, path, query, headers, body):
+        prefix = f"/bot{self.token}/"
+        if not path.startswith(prefix):
+            return self._error(401, "Unauthorized")
+        name = path[len(prefix) :]
+        params = self._params(headers, body)
+        with self.lock:
+            self.calls.append((name, params))
+        if name == "getMe":
+            bot = {"id": 123456, "is_bot": True, "first_name": "Fake", "username": "fake_shop_bot"}
+            return 200, {"ok": True, "result": bot}
+        if name in ("setWebhook", "deleteWebhook", "answerCallbackQuery"):
+            return 200, {"ok": True, "result": True}
+        if name not in ("sendMessage", "sendPhoto"):
+            return self._error(404, "Not Found: method not found")
+        return self._send_message(params)
+
+    def _scripted(self, script):
+        """The forced answer of a script entry; None to go through (after a delay)."""
+        kind = script[0]
+        if kind == "429":
+            return self._error(
+                429, f"Too Many Requests: retry after {script[1]}", parameters={"retry_after": script[1]}
+            )
+        if kind == "500":
+            return self._error(500, "Internal Server Error")
+        if kind == "403":
+            return self._error(403, "Forbidden: bot was blocked by the user")
+        if kind == "400":
+            return self._error(400, f"Bad Request: {script[1]}")
+        if kind == "slow":
+            time.sleep(script[1])  # then it goes through, like a late answer of the real API
+        return None
+
+    def _send_message(self, params):
+        chat_id = str(params.get("chat_id"))
+        now = time.monotonic()
+        with self.lock:
+            # the limits apply to every request, answered or not
+            while self._recent and self._recent[0] <= now - 1.0:
+                self._recent.popleft()
+            over_bot = bool(self.rate_limit) and len(self._recent) >= self.rate_limit
+            last = self._chat_last.get(chat_id)
+            over_chat = last is not None and now - last < self.per_chat_interval
+            self._recent.append(now)
+            self.requests.append((chat_id, now))
+            self._chat_last[chat_id] = now
+            if over_bot or over_chat:
+                self.violations += 1
+                self.violation_log.append(("bot" if over_bot else "chat", chat_id, now))
+            script = self.scripts.popleft() if self.scripts else None
+            failing = now < self.failing_until
+        if over_bot or over_chat:
+            return self._error(429, "Too Many Requests: retry after 1", parameters={"retry_after": 1})
+        if failing:
+            return self._error(500, "Internal Server Error")
+        if self.delay:
+            time.sleep(self.delay)  # then it goes through, even if the client has gone
+        if script:
+            answer = self._scripted(script)
+            if answer:
+                return answer
+        if chat_id in self.blocked:
+            return self._error(403, "Forbidden: bot was blocked by the user")
+        if not chat_id.lstrip("-").isdigit():
+            return self._error(400, "Bad Request: chat not found")
+        with self.lock:
+            message_id = self._next_id
+            self._next_id += 1
+            self.sent.append(
+                {
+                    "chat_id": chat_id,
+                    "text": params.get("text") or params.get("caption"),
+                    "photo": params.get("photo"),
+                    "reply_markup": params.get("reply_markup"),
+                    "parse_mode": params.get("parse_mode"),
+                    "at": now,
+                }
+            )
+        result = {
+            "message_id": message_id,
+            "date": int(time.time()),
+            "chat": {"id": int(chat_id), "type": "private"},
+            "text": params.get("text"),
+        }
+        return 200, {"ok": True, "result": result}
+
+
+class _Blocked:
+    """``fake.blocked.add(chat_id)`` and friends, forwarded to the fake's process."""
+
+    def __init__(self, fake):
+        self.fake = fake
+
+    def add(self, chat_id):
+        self.fake.control("block", chat_ids=[chat_id])
+
+    def update(self, chat_ids):
+        self.fake.control("block", chat_ids=list(chat_ids))
+
+    def clear(self):
+        self.fake.control("unblock_all")
+
+    def __contains__(self, chat_id):
+        return str(chat_id) in self.fake.state()["blocked"]
+
+
+class FakeTelegram(FakeProcess):
+    script_path = __file__
+
+    def __init__(self, token=TOKEN, rate_limit=30, per_chat_interval=1.0, delay=0.0):
+        super().__init__(token=token, rate_limit=rate_limit, per_chat_interval=per_chat_interval, delay=delay)
+        self.token = token
+        self.blocked = _Blocked(self)
+
+    def script(self, *answers):
+        """Force the answers of the next sends, in order: ``("429", seconds)``, ``("500",)``,
+        ``("403",)``, ``("400", description)``, ``("slow", seconds)``."""
+        self.control("script", answers=[list(a) for a in answers])
+
+    def reset(self):
+        self.control("reset")
+
+    def fail(self, seconds):
+        """Answer 500 to every send for the next ``seconds``."""
+        self.control("fail", seconds=seconds)
+
+    def stats(self):
+        return self.control("stats")
+
+    @property
+    def rate_limit(self):
+        return self.state()["rate_limit"]
+
+    @rate_limit.setter
+    def rate_limit(self, value):
+        self.control("set", rate_limit=value)
+
+    @property
+    def sent(self):
+        return self.state()["sent"]
+
+    @property
+    def requests(self):
+        return self.state()["requests"]
+
+    @property
+    def calls(self):
+        return self.state()["calls"]
+
+    @property
+    def violations(self):
+        return self.state()["violations"]
+
+    @property
+    def violation_log(self):
+        return self.state()["violation_log"]
+
+    def wait_for(self, count, timeout=5.0):
+        """Wait until ``count`` messages were accepted (answers may come after a timeout)."""
+        deadline = time.monotonic() + timeout
+        while len(self.sent) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return len(self.sent)
+
+    def texts(self, chat_id=None):
+        return [s["text"] for s in self.sent if chat_id is None or s["chat_id"] == str(chat_id)]
+
+
+if __name__ == "__main__":
+    run(TelegramApi)

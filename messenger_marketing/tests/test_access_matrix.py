@@ -1,0 +1,258 @@
+"""Who may read, write, create and delete what, for every model of our addons.
+
+The intended rights are written out below, not read from the security files: the test
+compares them with Odoo's access rules, then does each operation for real over XML-RPC
+as a user of each group, with a password. A model that our addons add and that is
+missing from the table fails the test, so a new model gets its line.
+"""
+
+import json
+import uuid
+import xmlrpc.client
+
+from odoo.exceptions import AccessError
+from odoo.tests import HttpCase, new_test_user, tagged
+
+OUR_ADDONS = ("messenger_marketing", "messenger_marketing_support", "messenger_marketing_sale_stock")
+GROUPS = ("public", "portal", "employee", "user", "manager")
+
+# r: read, w: write, c: create, u: unlink (delete); -: nothing. "abstract": no records.
+# employee: an internal user with no Messenger group; user and manager: the Messenger
+# Marketing groups (a manager is also a user).
+MATRIX = """
+model                           public  portal  employee  user  manager
+messenger.channel               -       -       -         r     rwcu
+messenger.contact               -       -       -         rwc   rwcu
+messenger.consent.log           -       -       -         rc    rcu
+messenger.message               -       -       -         rc    rwcu
+messenger.webhook.event         -       -       -         -     r
+messenger.template              -       -       -         r     rwcu
+messenger.sale.rule             -       -       -         r     rwcu
+messenger.sale.rule.step        -       -       -         r     rwcu
+messenger.sale.notification     -       -       -         -     r
+messenger.simulator             -       -       -         -     rwcu
+messenger.invite                -       -       -         rwcu  rwcu
+mailing.messenger.button        -       -       -         -     rwcu
+mailing.messenger.test          -       -       -         -     rwcu
+messenger.dispatcher            abstract
+messenger.inbound               abstract
+"""
+OPERATIONS = {"r": "read", "w": "write", "c": "create", "u": "unlink"}
+CREDENTIALS = ("token", "webhook_key", "webhook_secret")
+
+
+def parse_matrix():
+    rows = [line.split() for line in MATRIX.strip().splitlines()[1:]]
+    return {row[0]: None if row[1:] == ["abstract"] else dict(zip(GROUPS, row[1:], strict=True)) for row in rows}
+
+
+@tagged("post_install", "-at_install")
+class TestAccessMatrix(HttpCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        env = cls.env
+        cls.matrix = parse_matrix()
+        cls.passwords = {}
+        cls.users = {"public": env.ref("base.public_user")}
+        for group, xmlid in (
+            ("portal", "base.group_portal"),
+            ("employee", "base.group_user"),
+            ("user", "messenger_marketing.group_messenger_user"),
+            ("manager", "messenger_marketing.group_messenger_manager"),
+        ):
+            password = f"{group}-pw-{uuid.uuid4().hex[:8]}"
+            cls.users[group] = new_test_user(env, f"matrix_{group}", groups=xmlid, password=password)
+            cls.passwords[group] = password
+        # one record of each model, made by the superuser
+        cls.partner = env["res.partner"].create({"name": "Matrix customer"})
+        cls.channel = env["messenger.channel"].create(
+            {"name": "Matrix bot", "provider": "telegram", "token": "777:MATRIX-TOKEN"}
+        )
+        cls.contact = env["messenger.contact"].create({"name": "Matrix", "channel_id": cls.channel.id, "chat_id": "m1"})
+        cls.order_model = env["ir.model"]._get("sale.order")
+        cls.template = env["messenger.template"].create(
+            {"name": "Matrix", "model_id": cls.order_model.id, "body": "Hello"}
+        )
+        cls.rule = env["messenger.sale.rule"].create(
+            {"name": "Matrix", "event": "confirmed", "template_id": cls.template.id}
+        )
+        cls.order = env["sale.order"].create({"partner_id": cls.partner.id})
+        cls.mailing = env["mailing.mailing"].create(
+            {
+                "name": "Matrix campaign",
+                "subject": "Matrix",
+                "mailing_type": "messenger",
+                "mailing_model_id": env.ref("messenger_marketing.model_messenger_contact").id,
+                "messenger_channel_ids": [(6, 0, cls.channel.ids)],
+                "messenger_body": "Sale",
+            }
+        )
+
+    # What an operation needs, per model: the values to create one, a harmless change.
+    def create_vals(self, model):
+        unique = uuid.uuid4().hex[:10]
+        return {
+            "messenger.channel": {"name": f"RPC {unique}", "provider": "sandbox"},
+            "messenger.contact": {"name": "RPC", "channel_id": self.channel.id, "chat_id": unique},
+            "messenger.consent.log": {"contact_id": self.contact.id, "state": "subscribed", "method": "manual"},
+            "messenger.message": {"channel_id": self.channel.id, "contact_id": self.contact.id, "body": "RPC"},
+            "messenger.webhook.event": {"channel_id": self.channel.id, "event_id": unique},
+            "messenger.template": {"name": "RPC", "model_id": self.order_model.id, "body": "Hi"},
+            "messenger.sale.rule": {"name": "RPC", "event": "cancelled", "template_id": self.template.id},
+            "messenger.sale.rule.step": {"rule_id": self.rule.id, "template_id": self.template.id},
+            "messenger.sale.notification": {"order_id": self.order.id, "event": unique},
+            "messenger.simulator": {"channel_id": self.channel.id},
+            "messenger.invite": {"partner_id": self.partner.id, "channel_id": self.channel.id},
+            "mailing.messenger.button": {"mailing_id": self.mailing.id, "label": "RPC", "url": "https://example.com"},
+            "mailing.messenger.test": {"mailing_id": self.mailing.id, "contact_ids": [(6, 0, self.contact.ids)]},
+        }[model]
+
+    WRITE_VALS = {
+        "messenger.channel": {"sequence": 11},
+        "messenger.contact": {"name": "Renamed"},
+        "messenger.consent.log": {"source": "changed"},
+        "messenger.message": {"body": "changed"},
+        "messenger.webhook.event": {"kind": "changed"},
+        "messenger.template": {"body": "changed"},
+        "messenger.sale.rule": {"sequence": 11},
+        "messenger.sale.rule.step": {"delay_days": 2},
+        "messenger.sale.notification": {"event": "changed"},
+        "messenger.simulator": {"text": "changed"},
+        "messenger.invite": {"partner_id": None},  # set to the fixture partner below
+        "mailing.messenger.button": {"label": "changed"},
+        "mailing.messenger.test": {"contact_ids": [(5,)]},
+    }
+
+    def write_vals(self, model):
+        vals = dict(self.WRITE_VALS[model])
+        if "partner_id" in vals:
+            vals["partner_id"] = self.partner.id
+        return vals
+
+    def make(self, model):
+        return self.env[model].create(self.create_vals(model))
+
+    def our_models(self):
+        return {name for name, model in self.env.registry.items() if model._original_module in OUR_ADDONS}
+
+    def test_every_model_is_in_the_matrix(self):
+        models = self.our_models()
+        self.assertEqual(sorted(models - set(self.matrix)), [], "add these models of our addons to MATRIX")
+        self.assertEqual(sorted(set(self.matrix) - models), [], "MATRIX names models our addons do not have")
+        for name, rights in self.matrix.items():
+            self.assertEqual(rights is None, self.env[name]._abstract, name)
+
+    def test_access_rules_match_the_matrix(self):
+        Access = self.env["ir.model.access"]
+        for model, rights in self.matrix.items():
+            if rights is None:
+                continue
+            for group, allowed in rights.items():
+                for letter, operation in OPERATIONS.items():
+                    granted = Access.with_user(self.users[group]).check(model, operation, raise_exception=False)
+                    self.assertEqual(granted, letter in allowed, f"{group} {operation} {model}")
+
+    def test_public_user_reaches_nothing(self):
+        public = self.users["public"]
+        for model, rights in self.matrix.items():
+            if rights is None:
+                continue
+            record = self.make(model).with_user(public)
+            for call in (
+                lambda r, _m: r.read(["display_name"]),
+                lambda r, m: r.write(self.write_vals(m)),
+                lambda r, m: r.env[m].create(self.create_vals(m)),
+                lambda r, _m: r.unlink(),
+            ):
+                with self.assertRaises(AccessError, msg=model):
+                    call(record, model)
+        # and a visitor without a session cannot call the ORM over JSON-RPC
+        response = self.url_open(
+            "/web/dataset/call_kw",
+            data=json.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "method": "call",
+                    "params": {
+                        "model": "messenger.channel",
+                        "method": "search_read",
+                        "args": [[]],
+                        "kwargs": {"fields": ["name"]},
+                    },
+                }
+            ),
+            headers={"Content-Type": "application/json"},
+        )
+        self.assertIn("error", response.json())
+        self.assertNotIn("Matrix bot", response.text)
+
+    def rpc(self, group, model, method, *args, **kwargs):
+        """Call the ORM as the group's user over XML-RPC; True when allowed, False when
+        refused for access rights (any other error fails the test)."""
+        proxy = xmlrpc.client.ServerProxy(f"{self.base_url()}/xmlrpc/2/object", allow_none=True)
+        user = self.users[group]
+        try:
+            proxy.execute_kw(self.env.cr.dbname, user.id, self.passwords[group], model, method, list(args), kwargs)
+        except xmlrpc.client.Fault as fault:
+            self.assertEqual(fault.faultCode, 4, f"{group} {method} {model}: not an access error: {fault.faultString}")
+            return False
+        return True
+
+    def test_operations_over_rpc_match_the_matrix(self):
+        for model, rights in self.matrix.items():
+            if rights is None:
+                continue
+            for group in ("portal", "employee", "user", "manager"):
+                allowed = rights[group]
+                record = self.make(model)
+                done = {
+                    "r": self.rpc(group, model, "read", record.ids, ["display_name"]),
+                    "w": self.rpc(group, model, "write", record.ids, self.write_vals(model)),
+                    "c": self.rpc(group, model, "create", [self.create_vals(model)]),
+                    "u": self.rpc(group, model, "unlink", self.make(model).ids),
+                }
+                self.assertEqual(
+                    "".join(letter for letter, ok in done.items() if ok),
+                    "".join(letter for letter in "rwcu" if letter in allowed),
+                    f"{group} on {model}",
+                )
+
+    def test_credentials_unreadable_for_non_managers_over_rpc(self):
+        proxy = xmlrpc.client.ServerProxy(f"{self.base_url()}/xmlrpc/2/object", allow_none=True)
+        db = self.env.cr.dbname
+        secrets = [self.channel.token, self.channel.webhook_key, self.channel.webhook_secret]
+        for group in ("portal", "employee", "user"):
+            uid, password = self.users[group].id, self.passwords[group]
+
+            def call(method, *args, _uid=uid, _password=password, **kwargs):
+                return proxy.execute_kw(db, _uid, _password, "messenger.channel", method, list(args), kwargs)
+
+            for field in CREDENTIALS:
+                for attempt in (
+                    lambda f=field: call("read", self.channel.ids, [f]),
+                    lambda f=field: call("search_count", [(f, "!=", False)]),
+                    lambda f=field: call("search_read", [(f, "like", self.channel.token[:3])], fields=["name"]),
+                    lambda f=field: call("web_read", self.channel.ids, specification={f: {}}),
+                ):
+                    with self.assertRaises(xmlrpc.client.Fault, msg=f"{group} {field}") as caught:
+                        attempt()
+                    self.assertEqual(caught.exception.faultCode, 4)
+                    self.assertFalse([s for s in secrets if s in caught.exception.faultString])
+            if group == "user":
+                rows = call("search_read", [("id", "=", self.channel.id)])
+                self.assertEqual(rows[0]["name"], "Matrix bot")
+                self.assertFalse(set(CREDENTIALS) & set(rows[0]))
+                self.assertFalse(set(CREDENTIALS) & set(call("fields_get")))
+                self.assertFalse([s for s in secrets if s in str(rows)])
+        manager = self.users["manager"]
+        rows = proxy.execute_kw(
+            db,
+            manager.id,
+            self.passwords["manager"],
+            "messenger.channel",
+            "read",
+            [self.channel.ids],
+            {"fields": list(CREDENTIALS)},
+        )
+        self.assertEqual([rows[0][f] for f in CREDENTIALS], secrets)

@@ -1,0 +1,158 @@
+from .common import MessengerCase
+
+
+class TestDispatch(MessengerCase):
+    def test_500_messages_sent_once_within_limits(self):
+        contacts = self.make_contacts(500)
+        messages = contacts._send("Hello {}", kind="marketing")
+        self.assertEqual(len(messages), 500)
+        self.dispatch(budget=60)
+        self.assertEqual(set(messages.mapped("state")), {"sent"})
+        self.assertEqual(len(self.fake.sent), 500)
+        self.assertEqual(len({s["chat_id"] for s in self.fake.sent}), 500, "every chat exactly once")
+        self.assertEqual(self.fake.violations, 0)
+        # the achieved rate is close to the limit, not far under it
+        times = sorted(s["at"] for s in self.fake.sent)
+        rate = (len(times) - 1) / (times[-1] - times[0])
+        self.assertGreater(rate, 25)
+        self.assertLessEqual(rate, 30)
+        # every marketing message carries the unsubscribe button
+        markup = self.fake.sent[0]["reply_markup"]
+        self.assertEqual(markup["inline_keyboard"][-1][0]["callback_data"], "unsub")
+        self.assertTrue(all(m.provider_message_id for m in messages))
+
+    def test_per_chat_limit(self):
+        contact = self.make_contacts(1)
+        messages = contact._send("one") | contact._send("two") | contact._send("three")
+        self.dispatch(budget=20)
+        self.assertEqual(set(messages.mapped("state")), {"sent"})
+        self.assertEqual(self.fake.texts(contact.chat_id), ["one", "two", "three"])
+        self.assertEqual(self.fake.violations, 0)
+        gaps = [b["at"] - a["at"] for a, b in zip(self.fake.sent, self.fake.sent[1:], strict=False)]
+        self.assertTrue(all(gap >= 1.0 for gap in gaps), gaps)
+        self.assertEqual(messages.mapped("attempts"), [1, 1, 1], "waiting for the chat is no attempt")
+
+    def test_429_retry_after_is_honoured(self):
+        contacts = self.make_contacts(5)
+        self.fake.script(("429", 2))
+        messages = contacts._send("hi", kind="transactional")
+        self.dispatch(budget=30)
+        self.assertEqual(set(messages.mapped("state")), {"sent"})
+        self.assertEqual(len(self.fake.sent), 5)
+        retried = messages.filtered(lambda m: m.attempts == 2)
+        self.assertEqual(len(retried), 1)
+        rejected_at = self.fake.requests[0][1]
+        self.assertEqual(len(self.fake.requests), 6, "nothing else was tried during the pause")
+        self.assertGreaterEqual(self.fake.requests[1][1] - rejected_at, 1.9, "waited retry_after seconds")
+
+    def test_5xx_retried_with_backoff_then_sent(self):
+        contact = self.make_contacts(1)
+        self.fake.script(("500",), ("500",))
+        message = contact._send("hello")
+        self.dispatch(budget=30)
+        self.assertEqual(message.state, "sent")
+        self.assertEqual(message.attempts, 3)
+        self.assertEqual(self.fake.texts(), ["hello"])
+
+    def test_transient_errors_give_up_after_max_attempts(self):
+        self.channel.max_attempts = 2
+        contact = self.make_contacts(1)
+        self.fake.script(("500",), ("500",), ("500",))
+        message = contact._send("hello")
+        self.dispatch(budget=30)
+        self.assertEqual(message.state, "failed")
+        self.assertEqual(message.failure_type, "provider_unavailable")
+        self.assertIn("Telegram unavailable", message.failure_reason)
+        self.assertEqual(message.attempts, 2)
+        self.assertEqual(self.fake.texts(), [])
+
+    def test_permanent_error_fails_with_reason(self):
+        contact = self.make_contacts(1)
+        self.fake.script(("400", "message text is empty"))
+        message = contact._send("hello")
+        self.dispatch(budget=10)
+        self.assertEqual(message.state, "failed")
+        self.assertEqual(message.failure_type, "rejected")
+        self.assertIn("message text is empty", message.failure_reason.lower())
+        self.assertEqual(message.attempts, 1)
+        self.assertIn("message text is empty", self.channel.last_error.lower())
+
+    def test_403_blocks_contact_and_later_marketing_skips_it(self):
+        contacts = self.make_contacts(2)
+        blocked = contacts[0]
+        self.fake.blocked.add(blocked.chat_id)
+        messages = contacts._send("first", kind="marketing")
+        self.dispatch(budget=10)
+        self.assertEqual(blocked.state, "blocked")
+        self.assertEqual(blocked.consent_log_ids[:1].method, "provider")
+        failed = messages.filtered(lambda m: m.contact_id == blocked)
+        self.assertEqual((failed.state, failed.failure_type), ("failed", "blocked"))
+        # nothing more is queued for the blocked contact...
+        later = contacts._send("second", kind="marketing")
+        self.assertEqual(later.contact_id, contacts[1])
+        # ...and a row queued before the block is cancelled at send time, never sent
+        stale = self.env["messenger.message"].create(
+            {"channel_id": self.channel.id, "contact_id": blocked.id, "kind": "marketing", "body": "stale"}
+        )
+        self.fake.blocked.clear()
+        self.dispatch(budget=10)
+        self.assertEqual((stale.state, stale.failure_type), ("cancelled", "opted_out"))
+        self.assertEqual(self.fake.texts(blocked.chat_id), [])
+        self.assertEqual(self.fake.texts(contacts[1].chat_id), ["first", "second"])
+
+    def test_unsubscribed_contact_gets_no_marketing_but_gets_replies(self):
+        contact = self.make_contacts(1, state="unsubscribed")
+        self.assertFalse(contact._send("promo", kind="marketing"))
+        self.assertTrue(contact._send("your order shipped", kind="transactional"))
+        self.channel.transactional_consent = "subscribed"
+        self.assertFalse(contact._send("your order shipped", kind="transactional"))
+        self.assertTrue(contact._send("operator reply", kind="service"))
+
+    def test_slow_answer_retries_conversation_but_not_marketing(self):
+        self.channel.request_timeout = 0.5
+        contacts = self.make_contacts(2)
+        self.fake.script(("slow", 1.0))
+        reply = contacts[0]._send("reply", kind="service")
+        self.dispatch(budget=10)
+        # a conversation reply is retried: better twice than never
+        self.assertEqual(reply.state, "sent")
+        self.assertEqual(reply.attempts, 2)
+        self.fake.wait_for(2)
+        self.fake.reset()
+        self.fake.script(("slow", 1.0))
+        promo = contacts[1]._send("promo", kind="marketing")
+        self.dispatch(budget=10)
+        # a marketing message whose outcome is unknown waits for a person, never resent blindly
+        self.assertEqual(promo.state, "uncertain")
+        self.assertEqual(promo.attempts, 1)
+        self.fake.wait_for(1)
+        self.assertEqual(self.fake.texts(contacts[1].chat_id), ["promo"])
+
+    def test_interrupted_sending_becomes_uncertain(self):
+        contact = self.make_contacts(1)
+        message = contact._send("hello")
+        message.write({"state": "sending", "claimed_at": "2020-01-01 00:00:00"})
+        self.dispatch(budget=5)
+        self.assertEqual(message.state, "uncertain")
+        self.assertEqual(self.fake.texts(), [])
+        message.action_retry()
+        self.dispatch(budget=5)
+        self.assertEqual(message.state, "sent")
+
+    def test_interrupted_sending_is_resent_where_the_provider_deduplicates(self):
+        sandbox = self.env["messenger.channel"].create({"name": "Sandbox", "provider": "sandbox"})
+        contact = self.env["messenger.contact"].create({"name": "S", "channel_id": sandbox.id, "chat_id": "s1"})
+        message = contact._send("hello")
+        message.write({"state": "sending", "claimed_at": "2020-01-01 00:00:00"})
+        self.env["messenger.dispatcher"]._dispatch(time_budget=5, channel_ids=sandbox.ids)
+        self.assertEqual(message.state, "sent")
+
+    def test_archived_channel_keeps_its_queue(self):
+        contact = self.make_contacts(1)
+        message = contact._send("hello")
+        self.channel.active = False
+        self.dispatch(budget=2)
+        self.assertEqual(message.state, "queued")
+        self.channel.active = True
+        self.dispatch(budget=5)
+        self.assertEqual(message.state, "sent")

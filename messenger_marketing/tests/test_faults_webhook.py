@@ -1,0 +1,294 @@
+"""Hostile and concurrent webhook input, over real HTTP and real transactions.
+
+The fuzz run posts hypothesis-made bodies and headers to each provider's webhook: the
+answer is never a 500, an unauthenticated request stores nothing, and no token or
+secret shows in the logs or in an answer. A provider takes part through an entry of
+``WEBHOOK_PROVIDERS``.
+"""
+
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import odoo
+from odoo import SUPERUSER_ID, api
+from odoo.tests import BaseCase, HttpCase, new_test_user, tagged
+from odoo.tests.common import get_db_name
+
+from ..core.providers import InboundEvent
+from .common import MessengerCase
+
+# per provider: enough to find the usual shapes of trouble, quick to run (FUZZ_EXAMPLES=1000 for more)
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))
+
+# JSON of any shape, a little deep
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
+# the odd values a field of a real-looking update may carry
+odd_values = st.none() | st.booleans() | st.integers() | st.text(max_size=30) | st.lists(st.integers(), max_size=2)
+# header values an HTTP client can send
+header_text = st.text(st.characters(min_codepoint=33, max_codepoint=126), max_size=60)
+
+
+def telegram_updates():
+    person = st.fixed_dictionaries(
+        {"id": odd_values | st.integers(1, 10**12)},
+        optional={
+            "first_name": odd_values,
+            "last_name": odd_values,
+            "username": odd_values,
+            "language_code": odd_values,
+        },
+    )
+    chat = st.fixed_dictionaries({"id": odd_values | st.integers(-(10**12), 10**12)}, optional={"type": odd_values})
+    message = st.fixed_dictionaries(
+        {"chat": chat | odd_values},
+        optional={
+            "message_id": odd_values,
+            "from": person | odd_values,
+            "text": st.text(max_size=50) | odd_values | st.sampled_from(["/start", "/start p1-x", "STOP"]),
+            "caption": odd_values,
+            "contact": st.fixed_dictionaries({"phone_number": odd_values, "user_id": odd_values}) | odd_values,
+        },
+    )
+    callback = st.fixed_dictionaries(
+        {"id": odd_values, "from": person | odd_values},
+        optional={"data": odd_values, "message": st.fixed_dictionaries({"chat": chat}) | odd_values},
+    )
+    member = st.fixed_dictionaries(
+        {"chat": chat | odd_values, "from": person | odd_values},
+        optional={"new_chat_member": st.fixed_dictionaries({"status": odd_values}) | odd_values},
+    )
+    return st.fixed_dictionaries(
+        {"update_id": st.integers(1, 10**9) | odd_values},
+        optional={"message": message | odd_values, "callback_query": callback, "my_chat_member": member},
+    )
+
+
+def sandbox_events():
+    return st.dictionaries(
+        st.sampled_from([*InboundEvent.__dataclass_fields__, "other"]),
+        odd_values | st.sampled_from(["message", "start", "button", "blocked", "contact"]),
+        max_size=6,
+    )
+
+
+def secret_header(name):
+    return lambda secret, _body: {name: secret}
+
+
+@dataclass
+class WebhookProvider:
+    """How the fuzz run talks to one provider's webhook: the channel's credentials,
+    bodies shaped like the provider's own, and the headers that authenticate a body
+    with a given secret (a header that carries it, or a signature made with it)."""
+
+    code: str
+    channel_vals: dict
+    shaped_bodies: object
+    auth_headers: object  # (secret, body) -> headers
+
+    def headers(self, secret, body):
+        return self.auth_headers(secret, body) if secret is not None else {}
+
+
+# WhatsApp, Messenger, Instagram and VK join with their webhook checks.
+WEBHOOK_PROVIDERS = {
+    "telegram": WebhookProvider(
+        "telegram",
+        {"token": "424242:FUZZ-TOKEN-never-logged"},
+        telegram_updates(),
+        secret_header("X-Telegram-Bot-Api-Secret-Token"),
+    ),
+    "sandbox": WebhookProvider("sandbox", {}, sandbox_events(), secret_header("X-Messenger-Sandbox-Secret")),
+}
+
+
+class _Capture(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.texts = []
+        self.errors = []
+
+    def emit(self, record):
+        text = logging.Formatter("%(name)s %(message)s").format(record)
+        self.texts.append(text)
+        if record.levelno >= logging.ERROR:
+            self.errors.append(text)
+
+
+@tagged("post_install", "-at_install")
+class TestHostileWebhooks(HttpCase):
+    def _fuzz(self, code):
+        provider = WEBHOOK_PROVIDERS[code]
+        channel = self.env["messenger.channel"].create(
+            {"name": f"Fuzz {code}", "provider": code, **provider.channel_vals}
+        )
+        key, secret, token = channel.webhook_key, channel.webhook_secret, channel.token
+        capture = _Capture()
+        root = logging.getLogger()
+        root.addHandler(capture)
+        self.addCleanup(root.removeHandler, capture)
+        # everything from INFO up, whatever the test run mutes (SQL is logged at DEBUG)
+        for name in ("odoo", "werkzeug"):
+            logger = logging.getLogger(name)
+            self.addCleanup(logger.setLevel, logger.level)
+            logger.setLevel(logging.INFO)
+        answers = []
+
+        def stored():
+            self.env.flush_all()
+            self.env.cr.execute(
+                """SELECT (SELECT count(*) FROM messenger_webhook_event WHERE channel_id = %(c)s),
+                          (SELECT count(*) FROM messenger_contact WHERE channel_id = %(c)s),
+                          (SELECT count(*) FROM messenger_message WHERE channel_id = %(c)s)""",
+                {"c": channel.id},
+            )
+            return self.env.cr.fetchone()
+
+        bodies = st.one_of(
+            st.binary(max_size=200),
+            json_values.map(lambda v: json.dumps(v).encode()),
+            provider.shaped_bodies.map(lambda v: json.dumps(v).encode()),
+        )
+        # mostly the right secret, so that the bodies get past the check and into the parser
+        wrong = st.one_of(st.none(), header_text, st.just(secret[:-1]), st.just(secret + "x"))
+        secrets = st.integers(0, 3).flatmap(lambda n: wrong if n == 0 else st.just(secret))
+        content_types = st.sampled_from(["application/json", "text/plain", "application/x-www-form-urlencoded", ""])
+
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            derandomize=True,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        )
+        @given(body=bodies, given_secret=secrets, content_type=content_types)
+        def post(body, given_secret, content_type):
+            before = stored()
+            headers = provider.headers(given_secret, body)
+            if content_type:
+                headers["Content-Type"] = content_type
+            response = self.opener.post(f"{self.base_url()}/messenger/webhook/{key}", data=body, headers=headers)
+            answers.append(response.text)
+            self.assertIn(response.status_code, (200, 400, 403), (body, given_secret, response.text))
+            if given_secret != secret:
+                self.assertEqual(response.status_code, 403)
+                self.assertEqual(stored(), before, "nothing stored from an unauthenticated request")
+            elif response.status_code == 400:
+                self.assertEqual(stored(), before, "nothing stored from a malformed body")
+
+        post()
+        # a wrong key is refused too, and stores nothing
+        before = stored()
+        response = self.url_open(f"/messenger/webhook/{key[:-2]}", data=b"{}", headers=provider.headers(secret, b"{}"))
+        self.assertEqual(response.status_code, 404)
+        self.assertEqual(stored(), before)
+
+        self.assertEqual(capture.errors, [], "no update made the handling fail")
+        seen = "\n".join(capture.texts + answers)
+        self.assertTrue(capture.texts, "the refusals were logged")
+        for credential in filter(None, (secret, token)):
+            self.assertNotIn(credential, seen)
+        # the key is part of the URL: only the HTTP access log may show it
+        self.assertFalse([t for t in capture.texts if key in t and not t.startswith("werkzeug")])
+
+
+for _code in WEBHOOK_PROVIDERS:
+    setattr(TestHostileWebhooks, f"test_fuzz_{_code}", lambda self, code=_code: self._fuzz(code))
+
+
+@tagged("post_install", "-at_install")
+class TestConcurrentDuplicate(BaseCase):
+    """The provider retries an update while the original is still being handled: the
+    retry waits for it, then counts as a replay; stored once, and no error (an error
+    would make Odoo run the request again after a random sleep that holds a worker)."""
+
+    def setUp(self):
+        super().setUp()
+        self.registry = odoo.modules.registry.Registry(get_db_name())
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            self.channel_id = env["messenger.channel"].create({"name": "Race", "provider": "sandbox"}).id
+        self.addCleanup(self._cleanup)
+
+    def _cleanup(self):
+        with self.registry.cursor() as cr:
+            api.Environment(cr, SUPERUSER_ID, {})["messenger.channel"].browse(self.channel_id).unlink()
+
+    def _process(self, cr, event):
+        env = api.Environment(cr, SUPERUSER_ID, {})
+        env["messenger.inbound"]._process(env["messenger.channel"].browse(self.channel_id), [event])
+
+    def test_retry_racing_its_original(self):
+        event = InboundEvent(event_id="race-1", kind="message", chat_id="r1", text="Hello", name="Racer")
+        errors, retry_pid = [], []
+        original_done, retry_started = threading.Event(), threading.Event()
+
+        def retry():
+            try:
+                with self.registry.cursor() as cr:
+                    cr.execute("SELECT pg_backend_pid()")  # the transaction's snapshot starts here
+                    retry_pid.append(cr.fetchone()[0])
+                    retry_started.set()
+                    original_done.wait(30)
+                    self._process(cr, event)
+            except Exception as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        with self.registry.cursor() as cr:
+            self._process(cr, event)  # handled, not committed yet
+            thread = threading.Thread(target=retry)
+            thread.start()
+            retry_started.wait(30)
+            original_done.set()
+            # commit once the retry waits on the original's row
+            deadline = time.monotonic() + 30
+            with self.registry.cursor() as watch:
+                while time.monotonic() < deadline:
+                    watch.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", retry_pid)
+                    if (watch.fetchone() or [None])[0] == "Lock":
+                        break
+                    watch.rollback()
+                    time.sleep(0.02)
+                else:
+                    self.fail("the retry never waited for the original")
+        thread.join(30)
+        self.assertEqual(errors, [])
+        with self.registry.cursor() as cr:
+            cr.execute(
+                """SELECT (SELECT count(*) FROM messenger_webhook_event WHERE channel_id = %(c)s),
+                          (SELECT count(*) FROM messenger_message WHERE channel_id = %(c)s AND direction = 'in')""",
+                {"c": self.channel_id},
+            )
+            self.assertEqual(cr.fetchone(), (1, 1))
+
+
+class TestCustomerNotSubscribed(MessengerCase):
+    def test_operator_reply_does_not_email_the_customer(self):
+        """The customer's own message in the chatter does not make their partner a
+        follower: an operator's reply goes through the messenger only."""
+        partner = self.env["res.partner"].create({"name": "Customer", "email": "customer@example.com"})
+        contact = self.make_contacts(1)
+        contact.partner_id = partner
+        self.env["messenger.inbound"].sudo()._process(
+            self.channel, [InboundEvent(event_id="n1", kind="message", chat_id=contact.chat_id, text="Hi")]
+        )
+        self.assertNotIn(partner, contact.message_partner_ids)
+        operator = new_test_user(self.env, "mm_operator", groups="messenger_marketing.group_messenger_user")
+        contact.with_user(operator).message_post(
+            body="We ship tomorrow", message_type="comment", subtype_xmlid="mail.mt_comment"
+        )
+        self.assertFalse(self.env["mail.mail"].search([("recipient_ids", "in", partner.ids)]))
+        self.assertEqual(
+            contact.message_ids_messenger.filtered(lambda m: m.direction == "out").body, "We ship tomorrow"
+        )

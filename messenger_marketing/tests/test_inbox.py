@@ -1,0 +1,105 @@
+from odoo.tests import HttpCase, tagged
+
+from ..core.providers import InboundEvent
+from .common import MessengerCase
+
+
+class TestInbox(MessengerCase):
+    """Conversations as sales staff see them: unread, waiting for a reply, newest first."""
+
+    def receive(self, contact, text, event_id):
+        event = InboundEvent(event_id=event_id, kind="message", chat_id=contact.chat_id, text=text)
+        self.env["messenger.inbound"]._process(self.channel, [event])
+
+    def test_unread_and_waiting_until_answered_and_opened(self):
+        seller = self.env["res.users"].create(
+            {
+                "name": "Inbox Seller",
+                "login": "inbox_seller",
+                "email": "seller@example.com",
+                "groups_id": [(6, 0, self.env.ref("messenger_marketing.group_messenger_user").ids)],
+            }
+        )
+        self.env["messenger.contact"].search([]).unread_count = 0  # demo conversations
+        mine, nobodys, others = self.make_contacts(3)
+        others.user_id = self.env.ref("base.user_admin")
+        mine.user_id = seller
+        for n, contact in enumerate((mine, mine, nobodys, others)):
+            self.receive(contact, f"question {n}", f"in{n}")
+        self.assertEqual((mine.unread_count, mine.waiting_reply, mine.last_message_preview), (2, True, "question 1"))
+        Contact = self.env["messenger.contact"].with_user(seller)
+        self.assertEqual(Contact.messenger_unread_summary(), {"count": 2}, "mine and nobody's, not the admin's")
+        # an answer from Odoo clears "waiting", opening the conversation clears "unread"
+        mine.with_user(seller).message_post(body="Here you go", message_type="comment", subtype_xmlid="mail.mt_comment")
+        self.assertEqual((mine.waiting_reply, mine.unread_count, mine.last_message_preview), (False, 2, "Here you go"))
+        action = mine.with_user(seller).action_open_conversation()
+        self.assertEqual((action["res_id"], mine.unread_count), (mine.id, 0))
+        self.assertEqual(Contact.messenger_unread_summary(), {"count": 1})
+        waiting = Contact.search([("waiting_reply", "=", True)])
+        self.assertEqual(waiting & (mine | nobodys | others), nobodys | others)
+        self.assertIn("question 1", mine.conversation_html)
+        self.assertIn("Here you go", mine.conversation_html)
+
+    def test_automated_messages_do_not_answer_the_customer(self):
+        contact = self.make_contacts(1)
+        self.receive(contact, "is my order ready?", "w1")
+        contact._send("Your order shipped", kind="transactional")
+        self.assertTrue(contact.waiting_reply, "an order update is no answer to the question")
+        contact._hand_off()
+        self.assertTrue(contact.waiting_reply, "nor is the hand-off notice")
+
+
+@tagged("post_install", "-at_install")
+class TestInboxTour(HttpCase):
+    def test_salesperson_answers_from_the_inbox(self):
+        self.env["messenger.contact"].search([]).unread_count = 0  # demo conversations
+        channel = self.env["messenger.channel"].create({"name": "Tour sandbox", "provider": "sandbox"})
+        seller = self.env["res.users"].create(
+            {
+                "name": "Tour Seller",
+                "login": "tour_seller",
+                "password": "tour_seller_pw",
+                "groups_id": [
+                    (
+                        6,
+                        0,
+                        [
+                            self.env.ref("messenger_marketing.group_messenger_user").id,
+                            self.env.ref("sales_team.group_sale_salesman").id,
+                        ],
+                    )
+                ],
+            }
+        )
+        event = InboundEvent(event_id="tour1", kind="message", chat_id="tour-chat", name="Irina Tour", text="x")
+        self.env["messenger.inbound"]._process(channel, [event])
+        contact = self.env["messenger.contact"].search([("chat_id", "=", "tour-chat")])
+        contact.write({"user_id": seller.id, "unread_count": 0})
+        event = InboundEvent(event_id="tour2", kind="message", chat_id="tour-chat", text="Do you have it in blue?")
+        self.env["messenger.inbound"]._process(channel, [event])
+        self.assertEqual(contact.unread_count, 1)
+        self.start_tour("/odoo", "messenger_inbox_tour", login="tour_seller")
+        reply = contact.message_ids_messenger.filtered(lambda m: m.direction == "out")
+        self.assertEqual((reply.body, reply.kind, reply.state), ("Yes, blue is in stock.", "service", "queued"))
+        self.assertEqual(contact.unread_count, 0)
+        self.assertFalse(contact.waiting_reply)
+
+
+class TestChannelHealth(MessengerCase):
+    def test_overview_counts_today(self):
+        contacts = self.make_contacts(4)
+        contacts[:2]._send("ok")
+        self.fake.script(("400", "chat not found"))
+        contacts[2]._send("refused")
+        self.dispatch(budget=10)
+        contacts[3]._send("later")  # still queued
+        self.receive_from(contacts[3])
+        self.channel.invalidate_recordset()
+        health = (self.channel.sent_today, self.channel.failed_today, self.channel.queued_count)
+        self.assertEqual(health, (2, 1, 1))
+        self.assertEqual(self.channel.waiting_count, 1)
+        self.assertIn("Chat not found", self.channel.last_error)
+
+    def receive_from(self, contact):
+        event = InboundEvent(event_id="health1", kind="message", chat_id=contact.chat_id, text="hello?")
+        self.env["messenger.inbound"]._process(self.channel, [event])

@@ -1,0 +1,330 @@
+from urllib.parse import quote_plus
+
+from freezegun import freeze_time
+
+from odoo import fields
+from odoo.tests import tagged
+
+from .common import MessengerCase
+
+
+@tagged("post_install", "-at_install")
+class TestSaleEvents(MessengerCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.product = cls.env["product.product"].create({"name": "Oak desk", "list_price": 250.0, "type": "consu"})
+        cls.partner = cls.env["res.partner"].create({"name": "Olga Petrova", "email": "olga@example.com"})
+        cls.contact = cls.env["messenger.contact"].create(
+            {"name": "Olga", "channel_id": cls.channel.id, "chat_id": "9001", "partner_id": cls.partner.id}
+        )
+
+    def make_order(self, partner=None, qty=2):
+        return self.env["sale.order"].create(
+            {
+                "partner_id": (partner or self.partner).id,
+                "order_line": [(0, 0, {"product_id": self.product.id, "product_uom_qty": qty, "price_unit": 250.0})],
+            }
+        )
+
+    def order_messages(self, order):
+        return self.env["messenger.message"].search(
+            [("res_model", "=", "sale.order"), ("res_id", "=", order.id)], order="id"
+        )
+
+    def test_confirmation_message_is_rendered_queued_and_sent_once(self):
+        order = self.make_order()
+        order.action_confirm()
+        message = self.order_messages(order)
+        self.assertEqual((len(message), message.kind, message.state), (1, "transactional", "queued"))
+        self.assertEqual(self.fake.texts(), [], "nothing is sent inside the business transaction")
+        self.assertIn(order.name, message.body)
+        self.assertIn("Oak desk × 2.0", message.body)
+        self.assertIn(f"{order.amount_total:,.2f}", message.body)
+        self.assertEqual(order.messenger_message_count, 1)
+        self.dispatch(budget=10)
+        self.assertEqual(len(self.fake.sent), 1)
+        sent = self.fake.sent[0]
+        self.assertEqual(sent["chat_id"], "9001")
+        self.assertIn(order.name, sent["text"])
+        portal = sent["reply_markup"]["inline_keyboard"][0][0]
+        self.assertIn(f"/my/orders/{order.id}", portal["url"])
+        self.assertIn("access_token=", portal["url"])
+        # the order's chatter shows the message and its status
+        self.assertEqual(message.state, "sent")
+        self.assertIn("Sent", message.chatter_log_id.body)
+        self.assertEqual(message.chatter_log_id.res_id, order.id)
+
+    def test_confirm_cancel_reconfirm(self):
+        order = self.make_order()
+        order.action_confirm()
+        order._action_cancel()
+        order.action_draft()
+        order.action_confirm()
+        bodies = self.order_messages(order).mapped("body")
+        self.assertEqual(len(bodies), 2, "one confirmation, one cancellation; never twice the same event")
+        self.assertIn("Thank you for your order", bodies[0])
+        self.assertIn("was cancelled", bodies[1])
+
+    def test_quotation_sent(self):
+        order = self.make_order()
+        order.action_quotation_sent()
+        self.assertIn("quotation", self.order_messages(order).body)
+
+    def test_rollback_sends_nothing(self):
+        order = self.make_order()
+        with self.assertRaises(ValueError), self.env.cr.savepoint():
+            order.action_confirm()
+            self.assertTrue(self.order_messages(order))
+            raise ValueError("the business transaction fails after the confirmation")
+        self.env.invalidate_all()
+        self.assertFalse(self.order_messages(order))
+        self.dispatch(budget=2)
+        self.assertEqual(self.fake.texts(), [])
+
+    def test_no_reachable_contact_is_explained_in_chatter(self):
+        stranger = self.env["res.partner"].create({"name": "No Messenger"})
+        order = self.make_order(stranger)
+        order.action_confirm()
+        self.assertFalse(self.order_messages(order))
+        self.assertIn("no messenger contact", order.message_ids[:1].body)
+        # a contact who opted out of everything transactional is not reachable either
+        self.channel.transactional_consent = "subscribed"
+        self.contact.state = "unsubscribed"
+        order2 = self.make_order()
+        order2.action_confirm()
+        self.assertFalse(self.order_messages(order2))
+
+    def test_commercial_partner_contact_is_used(self):
+        company = self.env["res.partner"].create({"name": "Olga's Shop", "is_company": True})
+        self.partner.parent_id = company
+        self.contact.partner_id = company
+        employee = self.env["res.partner"].create({"name": "Clerk", "parent_id": company.id})
+        order = self.make_order(employee)
+        order.action_confirm()
+        self.assertEqual(self.order_messages(order).contact_id, self.contact)
+
+    def test_fixed_channel_and_team_rule(self):
+        other = self.env["messenger.channel"].create({"name": "Other sandbox", "provider": "sandbox"})
+        other_contact = self.env["messenger.contact"].create(
+            {
+                "name": "Olga 2",
+                "channel_id": other.id,
+                "chat_id": "x1",
+                "partner_id": self.partner.id,
+                "last_message_at": "2020-01-01 00:00:00",
+            }
+        )
+        self.contact.last_message_at = fields.Datetime.now()
+        team = self.env["crm.team"].create({"name": "Wholesale"})
+        template = self.env.ref("messenger_marketing.template_sale_confirmed").copy(
+            {"body": "Wholesale {{ object.name }}"}
+        )
+        self.env["messenger.sale.rule"].create(
+            {
+                "name": "Wholesale",
+                "event": "confirmed",
+                "team_id": team.id,
+                "template_id": template.id,
+                "channel_mode": "fixed",
+                "channel_id": other.id,
+            }
+        )
+        retail = self.make_order()
+        retail.action_confirm()
+        self.assertEqual(self.order_messages(retail).contact_id, self.contact, "last used channel")
+        wholesale = self.make_order()
+        wholesale.team_id = team
+        wholesale.action_confirm()
+        message = self.order_messages(wholesale)
+        self.assertEqual(message.contact_id, other_contact)
+        self.assertEqual(message.body, f"Wholesale {wholesale.name}")
+
+    def test_paid_invoice(self):
+        order = self.make_order()
+        order.action_confirm()
+        invoice = order._create_invoices()
+        invoice.action_post()
+        self.env["account.payment.register"].with_context(active_model="account.move", active_ids=invoice.ids).create(
+            {}
+        )._create_payments()
+        self.assertIn(invoice.payment_state, ("paid", "in_payment"))
+        bodies = self.order_messages(order).mapped("body")
+        self.assertEqual(len(bodies), 2)
+        self.assertIn("We received your payment", bodies[-1])
+
+    def test_invoice_posted(self):
+        self.env.ref("messenger_marketing.rule_sale_invoice_posted").active = True
+        order = self.make_order()
+        order.action_confirm()
+        order._create_invoices().action_post()
+        bodies = self.order_messages(order).mapped("body")
+        self.assertEqual(len(bodies), 2)
+        self.assertIn(f"The invoice for your order {order.name} is ready", bodies[-1])
+
+    def test_language_of_the_customer(self):
+        self.env["res.lang"]._activate_lang("ru_RU")
+        template = self.env.ref("messenger_marketing.template_sale_confirmed")
+        template.with_context(lang="ru_RU").body = "Спасибо за заказ {{ object.name }}!"
+        self.partner.lang = "ru_RU"
+        english = self.env["res.partner"].create({"name": "John", "lang": "en_US"})
+        self.env["messenger.contact"].create(
+            {"name": "John", "channel_id": self.channel.id, "chat_id": "9002", "partner_id": english.id}
+        )
+        ru_order, en_order = self.make_order(), self.make_order(english)
+        (ru_order | en_order).action_confirm()
+        self.assertEqual(self.order_messages(ru_order).body, f"Спасибо за заказ {ru_order.name}!")
+        self.assertIn("Thank you for your order", self.order_messages(en_order).body)
+
+    def test_shipped_russian_templates(self):
+        self.env["res.lang"]._activate_lang("ru_RU")
+        self.env["ir.module.module"]._load_module_terms(["messenger_marketing"], ["ru_RU"], overwrite=True)
+        self.partner.lang = "ru_RU"
+        order = self.make_order()
+        order.action_confirm()
+        order._action_cancel()
+        confirmed, cancelled = self.order_messages(order).mapped("body")
+        self.assertIn(f"Спасибо за заказ {order.name}", confirmed)
+        self.assertIn("Итого:", confirmed)
+        self.assertIn("Oak desk × 2.0", confirmed)
+        self.assertEqual(
+            cancelled, f"Ваш заказ {order.name} отменён. Если вы этого не ожидали, просто напишите нам здесь."
+        )
+
+    def test_long_text_is_split_for_the_provider(self):
+        template = self.env.ref("messenger_marketing.template_sale_confirmed")
+        template.body = ("{{ object.name }} " + "word " * 1000).strip()
+        order = self.make_order()
+        order.action_confirm()
+        parts = self.order_messages(order)
+        self.assertEqual(len(parts), 2)
+        self.assertTrue(all(len(p.body) <= 4096 for p in parts))
+        self.assertFalse(parts[0].buttons)
+        self.assertTrue(parts[1].buttons, "buttons go with the last part")
+        self.dispatch(budget=10)
+        self.assertEqual(len(self.fake.texts("9001")), 2)
+
+    def test_preview(self):
+        template = self.env.ref("messenger_marketing.template_sale_confirmed")
+        order = self.make_order()
+        template.preview_record = order
+        self.assertIn(order.name, template.preview_text)
+        self.assertIn("[Open]", template.preview_text)
+        # the map button points at the company's address
+        template.button_map = True
+        row = template._render_for(order)[order.id][1][0]
+        map_button = next(b for b in row if b["text"] == template.button_map_label)
+        self.assertTrue(map_button["url"].startswith("https://www.google.com/maps/search/?api=1&query="))
+        self.assertIn(quote_plus(order.company_id.city or order.company_id.name), map_button["url"])
+
+    def test_followup_series(self):
+        rule = self.env.ref("messenger_marketing.rule_sale_confirmed")
+        rule.step_ids = [
+            (
+                0,
+                0,
+                {"delay_days": 1, "template_id": self.env.ref("messenger_marketing.template_sale_followup_howto").id},
+            ),
+            (
+                0,
+                0,
+                {"delay_days": 7, "template_id": self.env.ref("messenger_marketing.template_sale_followup_service").id},
+            ),
+            (
+                0,
+                0,
+                {
+                    "delay_days": 14,
+                    "template_id": self.env.ref("messenger_marketing.template_sale_followup_related").id,
+                },
+            ),
+        ]
+        with freeze_time("2026-03-02 10:00:00"):
+            first = self.make_order()
+            first.action_confirm()
+        steps = self.order_messages(first).filtered("series_key")
+        self.assertEqual(
+            steps.mapped("next_attempt_at"),
+            [
+                fields.Datetime.to_datetime(d)
+                for d in ("2026-03-03 10:00:00", "2026-03-09 10:00:00", "2026-03-16 10:00:00")
+            ],
+        )
+        self.assertEqual(set(steps.mapped("kind")), {"marketing"})
+        # a newer order starts the series again
+        with freeze_time("2026-03-05 10:00:00"):
+            second = self.make_order()
+            second.action_confirm()
+        self.assertEqual(set(steps.mapped("state")), {"cancelled"})
+        new_steps = self.order_messages(second).filtered("series_key")
+        self.assertEqual(set(new_steps.mapped("state")), {"queued"})
+        # cancelling the order stops its series
+        second._action_cancel()
+        self.assertEqual(set(new_steps.mapped("state")), {"cancelled"})
+        # unsubscribing stops it too
+        third = self.make_order()
+        third.action_confirm()
+        third_steps = self.order_messages(third).filtered("series_key")
+        self.contact._unsubscribe("stop_word", "STOP")
+        self.assertEqual(set(third_steps.mapped("state")), {"cancelled"})
+
+    def test_followup_steps_go_out_when_due(self):
+        rule = self.env.ref("messenger_marketing.rule_sale_confirmed")
+        rule.step_ids = [
+            (
+                0,
+                0,
+                {"delay_days": 1, "template_id": self.env.ref("messenger_marketing.template_sale_followup_howto").id},
+            )
+        ]
+        order = self.make_order()
+        order.action_confirm()
+        self.dispatch(budget=5)
+        self.assertEqual(len(self.fake.sent), 1, "the step waits for its day")
+        step = self.order_messages(order).filtered("series_key")
+        step.next_attempt_at = fields.Datetime.now()
+        self.dispatch(budget=5)
+        self.assertEqual(step.state, "sent")
+        self.assertIn("Oak desk", self.fake.sent[-1]["text"])
+
+
+@tagged("post_install", "-at_install")
+class TestSaleEventsAtScale(MessengerCase):
+    def _orders(self, count):
+        product = self.env["product.product"].create({"name": "Lamp", "list_price": 10.0})
+        partners = self.env["res.partner"].create([{"name": f"Buyer {i}"} for i in range(count)])
+        self.env["messenger.contact"].create(
+            [
+                {"name": p.name, "channel_id": self.channel.id, "chat_id": str(20000 + p.id), "partner_id": p.id}
+                for p in partners
+            ]
+        )
+        return self.env["sale.order"].create(
+            [
+                {"partner_id": p.id, "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": 1})]}
+                for p in partners
+            ]
+        )
+
+    def _queries_to_fire(self, orders):
+        self.env.flush_all()
+        self.env.invalidate_all()
+        before = self.env.cr.sql_log_count
+        messages = self.env["messenger.sale.rule"]._fire(orders, "confirmed")
+        self.env.flush_all()
+        return self.env.cr.sql_log_count - before, messages
+
+    def test_queries_do_not_grow_with_orders(self):
+        small, small_messages = self._queries_to_fire(self._orders(20))
+        large, large_messages = self._queries_to_fire(self._orders(400))
+        self.assertEqual((len(small_messages), len(large_messages)), (20, 400))
+        self.assertLess(large - small, 40, f"{small} queries for 20 orders, {large} for 400")
+
+    def test_thousand_orders_in_one_transaction(self):
+        orders = self._orders(1000)
+        orders.action_confirm()
+        messages = self.env["messenger.message"].search(
+            [("res_model", "=", "sale.order"), ("res_id", "in", orders.ids)]
+        )
+        self.assertEqual(len(messages), 1000)
+        self.assertEqual(set(messages.mapped("state")), {"queued"})

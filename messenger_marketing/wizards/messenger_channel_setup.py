@@ -1,0 +1,135 @@
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+# What the assistant asks for, per provider: the channel fields in the order a person
+# finds them in the provider's console (the view explains where each one is).
+CREDENTIALS = {
+    "sandbox": [],
+    "telegram": ["token"],
+    "vk": ["vk_group_id", "token"],
+    "whatsapp": ["whatsapp_phone_number_id", "whatsapp_account_id", "token", "app_secret"],
+    "messenger": ["facebook_page_id", "token", "app_secret"],
+    "instagram": ["instagram_account_id", "token", "app_secret"],
+}
+MANAGER = "messenger_marketing.group_messenger_manager"
+
+
+class MessengerChannelSetup(models.TransientModel):
+    """A guided way to a working channel: pick the messenger, paste what its console
+    gives, test it (the error says what to fix), and connect the webhook."""
+
+    _name = "messenger.channel.setup"
+    _description = "Messenger Channel Setup Assistant"
+
+    step = fields.Selection(
+        [("provider", "Messenger"), ("credentials", "Keys"), ("webhook", "Webhook"), ("done", "Done")],
+        default="provider",
+        required=True,
+    )
+    name = fields.Char("Channel Name", required=True, default=lambda self: _("Shop bot"))
+    provider = fields.Selection(lambda self: self.env["messenger.channel"]._fields["provider"].selection, required=True)
+    company_id = fields.Many2one("res.company", default=lambda self: self.env.company, required=True)
+    token = fields.Char(groups=MANAGER)
+    app_secret = fields.Char(groups=MANAGER)
+    vk_group_id = fields.Char("Community ID")
+    whatsapp_phone_number_id = fields.Char("Phone Number ID")
+    whatsapp_account_id = fields.Char("WhatsApp Business Account ID")
+    facebook_page_id = fields.Char("Facebook Page ID")
+    instagram_account_id = fields.Char("Instagram Account ID")
+    api_base_url = fields.Char(
+        "API Base URL",
+        help="Leave empty for the provider's public API; set it for a self-hosted Telegram Bot API server.",
+    )
+    channel_id = fields.Many2one("messenger.channel", readonly=True)
+    error = fields.Text(readonly=True)
+    webhook_url = fields.Char(related="channel_id.webhook_url")
+    webhook_secret = fields.Char(related="channel_id.webhook_secret")
+    webhook_registered = fields.Boolean(related="channel_id.webhook_registered")
+
+    @api.model
+    def _credential_labels(self, provider):
+        """The names the view shows: the token is a bot token on Telegram, an access token elsewhere."""
+        channel_fields = self.env["messenger.channel"]._fields
+        return [
+            _("Access Token")
+            if name == "token" and provider != "telegram"
+            else channel_fields[name].get_description(self.env)["string"]
+            for name in CREDENTIALS[provider]
+        ]
+
+    def _reopen(self):
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": self._name,
+            "res_id": self.id,
+            "view_mode": "form",
+            "target": "new",
+            "name": _("New Messenger Channel"),
+        }
+
+    def _channel_vals(self):
+        vals = {"name": self.name, "provider": self.provider, "company_id": self.company_id.id}
+        for name in [*CREDENTIALS[self.provider], "api_base_url"]:
+            vals[name] = self[name] or False
+        return vals
+
+    def _attempt(self, action):
+        """Run a provider call; on failure keep the assistant open with the reason."""
+        try:
+            action()
+        except UserError as exc:
+            self.error = str(exc.args[0] if exc.args else exc)
+            return False
+        self.error = False
+        return True
+
+    def action_next(self):
+        """From the choice of messenger to its keys (a sandbox needs none)."""
+        self.ensure_one()
+        if self.provider == "sandbox":
+            self.channel_id = self.env["messenger.channel"].create(self._channel_vals())
+            self.step = "done"
+        else:
+            self.step = "credentials"
+        return self._reopen()
+
+    def action_check(self):
+        """Save the keys on the channel and ask the provider whether they work."""
+        self.ensure_one()
+        missing = [
+            label
+            for name, label in zip(CREDENTIALS[self.provider], self._credential_labels(self.provider), strict=True)
+            if not self[name] and name not in ("app_secret", "whatsapp_account_id")
+        ]
+        if missing:
+            self.error = _("Fill in: %s.", ", ".join(missing))
+            return self._reopen()
+        if self.channel_id:
+            self.channel_id.write(self._channel_vals())
+        else:
+            self.channel_id = self.env["messenger.channel"].create(self._channel_vals())
+        if self._attempt(self.channel_id.action_test_connection):
+            self.step = "webhook"
+        return self._reopen()
+
+    def action_register_webhook(self):
+        self.ensure_one()
+        if self._attempt(self.channel_id.action_register_webhook):
+            self.step = "done"
+        return self._reopen()
+
+    def action_back(self):
+        self.ensure_one()
+        self.step = {"credentials": "provider", "webhook": "credentials"}.get(self.step, self.step)
+        self.error = False
+        return self._reopen()
+
+    def action_open_channel(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "messenger.channel",
+            "res_id": self.channel_id.id,
+            "view_mode": "form",
+            "target": "current",
+        }

@@ -1,0 +1,97 @@
+import uuid
+
+from markupsafe import Markup
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
+
+from ..core.providers import InboundEvent
+
+
+class MessengerSimulator(models.TransientModel):
+    """Write to a sandbox channel as a customer and read the bot's answers.
+
+    Your words go through the same inbound path as a real webhook; the bot's answers
+    go through the outbox and the dispatcher, which for a sandbox channel only marks
+    them sent, so the simulator dispatches them at once."""
+
+    _name = "messenger.simulator"
+    _description = "Messenger Simulator"
+
+    channel_id = fields.Many2one(
+        "messenger.channel",
+        required=True,
+        domain=[("provider", "=", "sandbox")],
+        default=lambda self: self.env["messenger.channel"].search([("provider", "=", "sandbox")], limit=1),
+    )
+    customer_name = fields.Char(default=lambda self: _("Test customer (%s)", self.env.user.name), required=True)
+    text = fields.Char("Your Message", help="Type what a customer would; type a button's label to press it.")
+    contact_id = fields.Many2one("messenger.contact", compute="_compute_contact")
+    conversation = fields.Html(compute="_compute_conversation", sanitize=False)
+
+    def _chat_id(self):
+        return f"simulator-{self.env.uid}"
+
+    @api.depends("channel_id")
+    def _compute_contact(self):
+        for wizard in self:
+            wizard.contact_id = self.env["messenger.contact"].search(
+                [("channel_id", "=", wizard.channel_id.id), ("chat_id", "=", wizard._chat_id())], limit=1
+            )
+
+    @api.depends("contact_id", "text")
+    def _compute_conversation(self):
+        for wizard in self:
+            wizard.conversation = (wizard.contact_id and wizard.contact_id._conversation_html(limit=30)) or Markup(
+                '<p class="text-muted">%s</p>'
+            ) % _("Say something, or type /start to begin.")
+
+    def _event_for(self, text):
+        base = {
+            "event_id": f"sim-{uuid.uuid4().hex}",
+            "chat_id": self._chat_id(),
+            "name": self.customer_name,
+            "lang": (self.env.lang or "en")[:2],
+        }
+        if text == "/start" or text.startswith("/start "):
+            return InboundEvent(kind="start", text=text, payload=text[7:].strip(), **base)
+        last = (
+            self.env["messenger.message"].search(
+                [("contact_id", "=", self.contact_id.id), ("direction", "=", "out")], limit=1
+            )
+            if self.contact_id
+            else None
+        )
+        for row in last._buttons_to_send() if last else []:
+            for button in row:
+                if button.get("text", "").strip().lower() == text.lower() and button.get("payload"):
+                    return InboundEvent(kind="button", payload=button["payload"], **base)
+        return InboundEvent(kind="message", text=text, **base)
+
+    def action_send(self):
+        self.ensure_one()
+        text = (self.text or "").strip()
+        if not text:
+            raise UserError(_("Type a message first."))
+        self.env["messenger.inbound"]._process(self.channel_id, [self._event_for(text)])
+        # a second of budget: the dispatcher claims one message per chat at a time, so a
+        # bot answer of several messages takes a few rounds
+        self.env["messenger.dispatcher"]._dispatch(time_budget=1, channel_ids=self.channel_id.ids, auto_commit=False)
+        self.text = False
+        return self._reopen()
+
+    def action_reset(self):
+        self.ensure_one()
+        if self.contact_id:
+            self.contact_id.sudo().unlink()
+        return self._reopen()
+
+    def _reopen(self):
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": self._name,
+            "res_id": self.id,
+            "view_mode": "form",
+            "target": "current",
+            "name": _("Messenger Simulator"),
+        }

@@ -1,0 +1,1 @@
+from . import messenger_sale_rule, stock_picking

@@ -1,0 +1,23 @@
+{
+    "name": "Messenger Marketing: Support",
+    "summary": "Answer repeated support questions in messengers from a knowledge base, hand the rest to an operator",
+    "version": "18.0.1.0.0",
+    "category": "Marketing",
+    "website": "https://github.com/messenger-marketing/messenger-marketing",
+    "author": "Messenger Marketing for Odoo",
+    "license": "LGPL-3",
+    "depends": ["messenger_marketing", "resource"],
+    "data": [
+        "security/ir.model.access.csv",
+        "security/messenger_support_security.xml",
+        "views/messenger_support_article_views.xml",
+        "views/messenger_support_question_views.xml",
+        "views/messenger_channel_views.xml",
+        "views/messenger_contact_views.xml",
+        "views/messenger_flow_step_views.xml",
+        "views/messenger_support_templates.xml",
+        "views/messenger_support_menus.xml",
+    ],
+    "demo": ["demo/messenger_support_demo.xml"],
+    "installable": True,
+}

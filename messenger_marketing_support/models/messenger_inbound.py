@@ -1,0 +1,41 @@
+from odoo import models
+
+from odoo.addons.messenger_marketing.models.messenger_template import CONTACT_US_PAYLOAD
+
+from .messenger_contact import HANDOFF_PAYLOAD, PAYLOAD_PREFIX
+
+
+class MessengerInbound(models.AbstractModel):
+    """Free text that nothing else answered (a chatbot flow waiting for input comes first)
+    gets an article from the knowledge base, or goes to a person."""
+
+    _inherit = "messenger.inbound"
+
+    def _on_text(self, contact, event):
+        if super()._on_text(contact, event):
+            return True
+        if not contact.channel_id.kb_enabled:
+            return False
+        if contact.channel_id._support_asks_for_person(event.text):
+            contact._support_hand_off("asked", contact._support_question(event.text))
+        elif not contact._answer_from_knowledge_base(event.text):
+            contact._support_hand_off("no_match")
+        return True
+
+    def _on_button(self, contact, event):
+        if super()._on_button(contact, event):
+            return True
+        payload = event.payload or ""
+        ours = payload.startswith(PAYLOAD_PREFIX) or payload == CONTACT_US_PAYLOAD
+        if not ours or not contact.channel_id.kb_enabled:
+            return False
+        Question = self.env["messenger.support.question"]
+        if payload in (HANDOFF_PAYLOAD, CONTACT_US_PAYLOAD):
+            # a button press is no question of the knowledge base: the hand-off is not tied to one
+            contact._support_hand_off("asked", Question)
+            return True
+        kind, _sep, question_id = payload[len(PAYLOAD_PREFIX) :].partition(":")
+        question = Question.browse(int(question_id) if question_id.isdigit() else 0)
+        if kind in ("y", "n") and question.exists():
+            contact._support_feedback(question, helpful=kind == "y")
+        return True  # our namespace: an unknown or stale kb: button is answered by nothing else
