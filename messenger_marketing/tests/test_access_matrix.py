@@ -34,8 +34,26 @@ messenger.simulator             -       -       -         -     rwcu
 messenger.invite                -       -       -         rwcu  rwcu
 mailing.messenger.button        -       -       -         -     rwcu
 mailing.messenger.test          -       -       -         -     rwcu
+messenger.composer              -       -       -         rwcu  rwcu
+messenger.channel.setup         -       -       -         -     rwcu
+messenger.whatsapp.template     -       -       -         r     rwcu
+messenger.whatsapp.template.param -     -       -         r     rwcu
+messenger.flow                  -       -       -         r     rwcu
+messenger.flow.step             -       -       -         r     rwcu
+messenger.flow.button           -       -       -         r     rwcu
+messenger.flow.link             -       -       -         rwc   rwcu
+messenger.flow.session          -       -       -         r     ru
+messenger.content.block         -       -       -         r     rwcu
+messenger.warming               -       -       -         r     rwcu
+messenger.warming.step          -       -       -         r     rwcu
+messenger.warming.enrolment     -       -       -         r     rwu
+messenger.price.alert           -       -       -         r     rwu
+messenger.support.article       -       -       -         r     rwcu
+messenger.support.tag           -       -       -         r     rwcu
+messenger.support.question      -       -       -         r     rwu
 messenger.dispatcher            abstract
 messenger.inbound               abstract
+messenger.image                 abstract
 """
 OPERATIONS = {"r": "read", "w": "write", "c": "create", "u": "unlink"}
 CREDENTIALS = ("token", "webhook_key", "webhook_secret")
@@ -88,6 +106,19 @@ class TestAccessMatrix(HttpCase):
                 "messenger_body": "Sale",
             }
         )
+        cls.product = env["product.template"].create({"name": "Matrix product", "list_price": 10})
+        cls.flow = env["messenger.flow"].create({"name": "Matrix flow"})
+        cls.step = env["messenger.flow.step"].create({"flow_id": cls.flow.id, "text": "Hi"})
+        cls.warming = env["messenger.warming"].create({"name": "Matrix warming"})
+        cls.wa_template = env["messenger.whatsapp.template"].create(
+            {"name": "matrix", "language": "en", "account_id": "1", "channel_id": cls.channel.id}
+        )
+        cls.article = env["messenger.support.article"].create({"name": "Matrix article", "short_answer": "Yes"})
+
+    def new_contact(self):
+        return self.env["messenger.contact"].create(
+            {"name": "Matrix", "channel_id": self.channel.id, "chat_id": uuid.uuid4().hex[:10]}
+        ).id
 
     # What an operation needs, per model: the values to create one, a harmless change.
     def create_vals(self, model):
@@ -106,6 +137,32 @@ class TestAccessMatrix(HttpCase):
             "messenger.invite": {"partner_id": self.partner.id, "channel_id": self.channel.id},
             "mailing.messenger.button": {"mailing_id": self.mailing.id, "label": "RPC", "url": "https://example.com"},
             "mailing.messenger.test": {"mailing_id": self.mailing.id, "contact_ids": [(6, 0, self.contact.ids)]},
+            "messenger.composer": {"res_model": "res.partner", "res_ids": self.partner.ids, "body": "RPC"},
+            "messenger.channel.setup": {"provider": "sandbox"},
+            "messenger.whatsapp.template": {
+                "name": unique,
+                "language": "en",
+                "account_id": "1",
+                "channel_id": self.channel.id,
+            },
+            "messenger.whatsapp.template.param": {"template_id": self.wa_template.id, "name": "1"},
+            "messenger.flow": {"name": "RPC"},
+            "messenger.flow.step": {"flow_id": self.flow.id, "text": "RPC"},
+            "messenger.flow.button": {"step_id": self.step.id, "label": "RPC"},
+            "messenger.flow.link": {"name": "RPC", "channel_id": self.channel.id, "flow_id": self.flow.id},
+            "messenger.flow.session": {"contact_id": self.new_contact(), "flow_id": self.flow.id},
+            "messenger.content.block": {"name": "RPC", "kind": "review", "text": "Great"},
+            "messenger.warming": {"name": "RPC"},
+            "messenger.warming.step": {"warming_id": self.warming.id, "text": "RPC"},
+            "messenger.warming.enrolment": {"contact_id": self.new_contact(), "warming_id": self.warming.id},
+            "messenger.price.alert": {"contact_id": self.new_contact(), "product_tmpl_id": self.product.id},
+            "messenger.support.article": {"name": "RPC", "short_answer": "Yes"},
+            "messenger.support.tag": {"name": f"rpc {unique}"},
+            "messenger.support.question": {
+                "contact_id": self.contact.id,
+                "channel_id": self.channel.id,
+                "text": "RPC",
+            },
         }[model]
 
     WRITE_VALS = {
@@ -122,6 +179,23 @@ class TestAccessMatrix(HttpCase):
         "messenger.invite": {"partner_id": None},  # set to the fixture partner below
         "mailing.messenger.button": {"label": "changed"},
         "mailing.messenger.test": {"contact_ids": [(5,)]},
+        "messenger.composer": {"body": "changed"},
+        "messenger.channel.setup": {"name": "changed"},
+        "messenger.whatsapp.template": {"body": "changed"},
+        "messenger.whatsapp.template.param": {"default_value": "changed"},
+        "messenger.flow": {"name": "changed"},
+        "messenger.flow.step": {"text": "changed"},
+        "messenger.flow.button": {"label": "changed"},
+        "messenger.flow.link": {"name": "changed"},
+        "messenger.flow.session": {"phone": "+10000000000"},
+        "messenger.content.block": {"text": "changed"},
+        "messenger.warming": {"name": "changed"},
+        "messenger.warming.step": {"text": "changed"},
+        "messenger.warming.enrolment": {"stop_reason": "changed"},
+        "messenger.price.alert": {"alert_count": 2},
+        "messenger.support.article": {"short_answer": "changed"},
+        "messenger.support.tag": {"color": 2},
+        "messenger.support.question": {"confidence": 0.5},
     }
 
     def write_vals(self, model):
