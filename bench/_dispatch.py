@@ -91,10 +91,10 @@ def prepare(env, provider, fake, count, *, channels=1, unlimited=False, repeat_s
     )
     queued = mailing._messenger_launch()
     cr.execute(
-        """INSERT INTO messenger_message (channel_id, contact_id, direction, kind, body, body_format, state, uuid, attempts,
-                                          priority, next_attempt_at, create_date, write_date)
-           SELECT channel_id, id, 'out', 'transactional', 'Your order is confirmed', 'plain', 'queued', md5(random()::text),
-                  0, 0, now() at time zone 'utc', now(), now()
+        """INSERT INTO messenger_message (channel_id, contact_id, direction, kind, body, body_format, state, uuid,
+                                          attempts, priority, next_attempt_at, create_date, write_date)
+           SELECT channel_id, id, 'out', 'transactional', 'Your order is confirmed', 'plain', 'queued',
+                  md5(random()::text), 0, 0, now() at time zone 'utc', now(), now()
            FROM messenger_contact WHERE channel_id = ANY(%s) ORDER BY id LIMIT %s""",
         [records.ids, repeats],
     )

@@ -116,9 +116,11 @@ class TestAccessMatrix(HttpCase):
         cls.article = env["messenger.support.article"].create({"name": "Matrix article", "short_answer": "Yes"})
 
     def new_contact(self):
-        return self.env["messenger.contact"].create(
-            {"name": "Matrix", "channel_id": self.channel.id, "chat_id": uuid.uuid4().hex[:10]}
-        ).id
+        return (
+            self.env["messenger.contact"]
+            .create({"name": "Matrix", "channel_id": self.channel.id, "chat_id": uuid.uuid4().hex[:10]})
+            .id
+        )
 
     # What an operation needs, per model: the values to create one, a harmless change.
     def create_vals(self, model):

@@ -310,8 +310,9 @@ class TestTwoHosts(CommittedCase):
             # 4,900 first messages, then a second one to a hundred of the chats
             for text, limit in (("first", 4900), ("second", 100)):
                 cr.execute(
-                    """INSERT INTO messenger_message (channel_id, contact_id, direction, kind, body, body_format, state, uuid,
-                                                      attempts, priority, next_attempt_at, create_date, write_date)
+                    """INSERT INTO messenger_message (channel_id, contact_id, direction, kind, body, body_format,
+                                                      state, uuid, attempts, priority, next_attempt_at,
+                                                      create_date, write_date)
                        SELECT %s, id, 'out', 'transactional', %s, 'plain', 'queued', md5(random()::text || id), 0, 0,
                               now() at time zone 'utc', now(), now()
                        FROM messenger_contact WHERE channel_id = %s ORDER BY id LIMIT %s""",
