@@ -19,7 +19,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 import _odoo
 
 sys.path.insert(0, str(_odoo.REPO / "messenger_marketing" / "tests" / "fakes"))
-from telegram_server import FakeTelegram  # found through the path above
+from graph_server import FakeGraph  # found through the path above
+from telegram_server import FakeTelegram
 
 DB = os.environ.get("MESSENGER_BENCH_DB", "messenger_bench")
 MODULES = "messenger_marketing,mass_mailing_sms"  # the campaign benchmark's database, shared
@@ -30,10 +31,14 @@ class ProviderBench:
     """How to benchmark one provider against its fake server."""
 
     code: str
-    fake_class: type
+    fake_class: object  # (rate_limit=, per_chat_interval=, **fake_options) -> fake server
     rate_limit: float  # messages per second per channel, as the provider enforces it
     per_chat_interval: float  # seconds between two messages to one chat
     fake_options: dict = field(default_factory=dict)
+    account_vals: object = None  # fake -> the channel's account settings besides the token
+    # WhatsApp sends free text only to people who wrote in the last 24 hours: the
+    # benchmark's contacts wrote a moment ago
+    window: bool = False
 
     def start_fake(self, unlimited=False):
         if unlimited:
@@ -50,12 +55,26 @@ class ProviderBench:
             "request_timeout": 10.0,
             "rate_limit": 100000.0 if unlimited else self.rate_limit,
             "per_chat_interval": 0.0 if unlimited else self.per_chat_interval,
+            **(self.account_vals(fake) if self.account_vals else {}),
         }
 
 
-# One entry per provider; WhatsApp (80 messages/s) joins with its fake server.
 PROVIDERS = {
     "telegram": ProviderBench("telegram", FakeTelegram, rate_limit=30.0, per_chat_interval=1.0),
+    # Cloud API: 80 messages/s per phone number; a second between two messages to one
+    # person, the channel's default (see WhatsAppProvider)
+    "whatsapp": ProviderBench(
+        "whatsapp",
+        lambda **options: FakeGraph("whatsapp", **options),
+        rate_limit=80.0,
+        per_chat_interval=1.0,
+        account_vals=lambda fake: {
+            "app_secret": fake.app_secret,
+            "whatsapp_phone_number_id": fake.account_id,
+            "whatsapp_account_id": fake.waba_id,
+        },
+        window=True,
+    ),
 }
 
 
@@ -73,10 +92,12 @@ def prepare(env, provider, fake, count, *, channels=1, unlimited=False, repeat_s
         [{"name": f"bench-dispatch-{provider.code}-{n}", **vals} for n in range(channels)]
     )
     cr.execute(
-        """INSERT INTO messenger_contact (name, channel_id, chat_id, state, answered_by, create_date, write_date)
-           SELECT 'Bench ' || g, (%s::int[])[1 + g %% %s], (700000000 + g)::text, 'subscribed', 'bot', now(), now()
+        """INSERT INTO messenger_contact (name, channel_id, chat_id, state, answered_by, last_inbound_at,
+                                          create_date, write_date)
+           SELECT 'Bench ' || g, (%s::int[])[1 + g %% %s], (700000000 + g)::text, 'subscribed', 'bot',
+                  CASE WHEN %s THEN now() at time zone 'utc' END, now(), now()
            FROM generate_series(1, %s) g""",
-        [records.ids, channels, chats],
+        [records.ids, channels, provider.window, chats],
     )
     mailing = env["mailing.mailing"].create(
         {

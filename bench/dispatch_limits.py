@@ -4,7 +4,8 @@
 Queues ``--count`` messages (a campaign plus follow-up messages to a tenth of its
 recipients, see ``_dispatch.prepare``) on a channel pointed at the provider's fake
 server, which enforces the provider's limits (Telegram: 30 messages/s per bot, 1/s per
-chat) and counts every request over them. One dispatcher process sends the queue.
+chat; WhatsApp: 80 messages/s per phone number) and counts every
+request over them. One dispatcher process sends the queue.
 Prints the rate the fake saw, its share of the limit and the fake's count of limit
 violations. Target: at least 95 % of the limit, no violation.
 

@@ -6,6 +6,8 @@ secret shows in the logs or in an answer. A provider takes part through an entry
 ``WEBHOOK_PROVIDERS``.
 """
 
+import hashlib
+import hmac
 import json
 import logging
 import os
@@ -82,26 +84,147 @@ def sandbox_events():
     )
 
 
+def vk_events():
+    peer = odd_values | st.integers(1, 10**9)
+    message = st.fixed_dictionaries(
+        {"from_id": peer, "peer_id": peer},
+        optional={
+            "id": odd_values,
+            "text": st.text(max_size=50) | odd_values | st.sampled_from(["Начать", "STOP", "стоп"]),
+            "payload": odd_values | st.sampled_from(['{"command":"start"}', '{"b":"unsub"}', '{"b":']),
+        },
+    )
+    event_object = st.fixed_dictionaries(
+        {},
+        optional={
+            "message": message | odd_values,
+            "user_id": peer,
+            "peer_id": peer,
+            "payload": odd_values,
+            "event_id": odd_values,
+            "conversation_message_id": odd_values,
+        },
+    )
+    return st.fixed_dictionaries(
+        {
+            "type": st.sampled_from(
+                ["message_new", "message_event", "message_allow", "message_deny", "message_read", "confirmation"]
+            )
+            | odd_values,
+            "group_id": st.just(VK_GROUP) | odd_values,
+        },
+        optional={"event_id": odd_values, "object": event_object | odd_values, "v": odd_values},
+    )
+
+
+def whatsapp_events():
+    message = st.fixed_dictionaries(
+        {"from": odd_values | st.just("15550001111"), "id": odd_values},
+        optional={
+            "type": st.sampled_from(["text", "button", "interactive", "contacts", "image"]) | odd_values,
+            "text": st.fixed_dictionaries({"body": st.text(max_size=50) | odd_values}) | odd_values,
+            "button": st.fixed_dictionaries({"payload": odd_values, "text": odd_values}) | odd_values,
+            "interactive": json_values,
+            "timestamp": odd_values,
+        },
+    )
+    status = st.fixed_dictionaries(
+        {"id": odd_values, "status": st.sampled_from(["sent", "delivered", "read", "failed"]) | odd_values},
+        optional={"recipient_id": odd_values, "timestamp": odd_values, "errors": json_values},
+    )
+    value = st.fixed_dictionaries(
+        {},
+        optional={
+            "messages": st.lists(message, max_size=2) | odd_values,
+            "statuses": st.lists(status, max_size=2) | odd_values,
+            "contacts": json_values,
+            "metadata": json_values,
+        },
+    )
+    change = st.fixed_dictionaries({"field": st.just("messages") | odd_values, "value": value | odd_values})
+    entry = st.fixed_dictionaries({"id": odd_values, "changes": st.lists(change, max_size=2) | odd_values})
+    return st.fixed_dictionaries(
+        {"object": st.just("whatsapp_business_account") | odd_values, "entry": st.lists(entry, max_size=2) | odd_values}
+    )
+
+
+def page_events(kind):
+    """Messenger ("page") and Instagram ("instagram") webhooks: entries of messaging items."""
+    person = st.fixed_dictionaries({"id": odd_values | st.just("2900000001")})
+    item = st.fixed_dictionaries(
+        {"sender": person | odd_values, "recipient": person | odd_values},
+        optional={
+            "timestamp": odd_values,
+            "message": st.fixed_dictionaries(
+                {"mid": odd_values},
+                optional={
+                    "text": st.text(max_size=50) | odd_values,
+                    "quick_reply": st.fixed_dictionaries({"payload": odd_values}) | odd_values,
+                    "is_echo": odd_values,
+                },
+            )
+            | odd_values,
+            "postback": st.fixed_dictionaries(
+                {"payload": odd_values}, optional={"mid": odd_values, "referral": json_values}
+            )
+            | odd_values,
+            "referral": json_values,
+            "read": st.fixed_dictionaries({"watermark": odd_values, "mid": odd_values}) | odd_values,
+            "delivery": json_values,
+        },
+    )
+    entry = st.fixed_dictionaries({"id": odd_values, "messaging": st.lists(item, max_size=2) | odd_values})
+    return st.fixed_dictionaries(
+        {"object": st.just(kind) | odd_values, "entry": st.lists(entry, max_size=2) | odd_values}
+    )
+
+
 def secret_header(name):
-    return lambda secret, _body: {name: secret}
+    return lambda secret, body: (body, {name: secret})
+
+
+def meta_signature(secret, body):
+    return body, {"X-Hub-Signature-256": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
+
+
+def vk_secret(secret, body):
+    """VK puts the secret key in the event itself: a body that is not a JSON object has none."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body, {}
+    if not isinstance(data, dict):
+        return body, {}
+    return json.dumps({**data, "secret": secret}).encode(), {}
 
 
 @dataclass
 class WebhookProvider:
     """How the fuzz run talks to one provider's webhook: the channel's credentials,
-    bodies shaped like the provider's own, and the headers that authenticate a body
-    with a given secret (a header that carries it, or a signature made with it)."""
+    bodies shaped like the provider's own, and how a body is authenticated with a given
+    secret (a header that carries it, a signature made with it, or a field of the body).
+    ``secret_field`` is the channel's field that holds that secret. ``refusal`` is the
+    answer to a call without the right secret: a provider whose secret travels in the
+    body refuses a body it cannot read before it can look for the secret (400)."""
 
     code: str
     channel_vals: dict
     shaped_bodies: object
-    auth_headers: object  # (secret, body) -> headers
+    authenticate: object  # (secret, body) -> (body, headers)
+    secret_field: str = "webhook_secret"
+    refusal: tuple = (403,)
 
-    def headers(self, secret, body):
-        return self.auth_headers(secret, body) if secret is not None else {}
+    def sign(self, secret, body):
+        return self.authenticate(secret, body) if secret is not None else (body, {})
 
 
-# WhatsApp, Messenger, Instagram and VK join with their webhook checks.
+def meta_provider(code, account_vals, bodies):
+    """A platform of Meta's Graph API: the app secret signs each body."""
+    credentials = {"token": "EAAG-FUZZ-TOKEN-never-logged", "app_secret": "fuzz-app-secret-never-logged"}
+    return WebhookProvider(code, {**credentials, **account_vals}, bodies, meta_signature, secret_field="app_secret")
+
+
+VK_GROUP = "7777"
 WEBHOOK_PROVIDERS = {
     "telegram": WebhookProvider(
         "telegram",
@@ -110,6 +233,18 @@ WEBHOOK_PROVIDERS = {
         secret_header("X-Telegram-Bot-Api-Secret-Token"),
     ),
     "sandbox": WebhookProvider("sandbox", {}, sandbox_events(), secret_header("X-Messenger-Sandbox-Secret")),
+    "vk": WebhookProvider(
+        "vk",
+        {"token": "vk1.a.FUZZ-TOKEN-never-logged", "vk_group_id": VK_GROUP, "vk_confirmation_code": "c0nf1rm"},
+        vk_events(),
+        vk_secret,
+        refusal=(400, 403),
+    ),
+    "whatsapp": meta_provider(
+        "whatsapp", {"whatsapp_phone_number_id": "100100", "whatsapp_account_id": "200200"}, whatsapp_events()
+    ),
+    "messenger": meta_provider("messenger", {"facebook_page_id": "300300"}, page_events("page")),
+    "instagram": meta_provider("instagram", {"instagram_account_id": "400400"}, page_events("instagram")),
 }
 
 
@@ -133,7 +268,8 @@ class TestHostileWebhooks(HttpCase):
         channel = self.env["messenger.channel"].create(
             {"name": f"Fuzz {code}", "provider": code, **provider.channel_vals}
         )
-        key, secret, token = channel.webhook_key, channel.webhook_secret, channel.token
+        key, secret, token = channel.webhook_key, channel[provider.secret_field], channel.token
+        credentials = {secret, token, channel.webhook_secret}
         capture = _Capture()
         root = logging.getLogger()
         root.addHandler(capture)
@@ -175,14 +311,14 @@ class TestHostileWebhooks(HttpCase):
         @given(body=bodies, given_secret=secrets, content_type=content_types)
         def post(body, given_secret, content_type):
             before = stored()
-            headers = provider.headers(given_secret, body)
+            body, headers = provider.sign(given_secret, body)
             if content_type:
                 headers["Content-Type"] = content_type
             response = self.opener.post(f"{self.base_url()}/messenger/webhook/{key}", data=body, headers=headers)
             answers.append(response.text)
             self.assertIn(response.status_code, (200, 400, 403), (body, given_secret, response.text))
             if given_secret != secret:
-                self.assertEqual(response.status_code, 403)
+                self.assertIn(response.status_code, provider.refusal)
                 self.assertEqual(stored(), before, "nothing stored from an unauthenticated request")
             elif response.status_code == 400:
                 self.assertEqual(stored(), before, "nothing stored from a malformed body")
@@ -190,14 +326,15 @@ class TestHostileWebhooks(HttpCase):
         post()
         # a wrong key is refused too, and stores nothing
         before = stored()
-        response = self.url_open(f"/messenger/webhook/{key[:-2]}", data=b"{}", headers=provider.headers(secret, b"{}"))
+        body, headers = provider.sign(secret, b"{}")
+        response = self.url_open(f"/messenger/webhook/{key[:-2]}", data=body, headers=headers)
         self.assertEqual(response.status_code, 404)
         self.assertEqual(stored(), before)
 
         self.assertEqual(capture.errors, [], "no update made the handling fail")
         seen = "\n".join(capture.texts + answers)
         self.assertTrue(capture.texts, "the refusals were logged")
-        for credential in filter(None, (secret, token)):
+        for credential in filter(None, credentials):
             self.assertNotIn(credential, seen)
         # the key is part of the URL: only the HTTP access log may show it
         self.assertFalse([t for t in capture.texts if key in t and not t.startswith("werkzeug")])

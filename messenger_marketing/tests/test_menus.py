@@ -18,6 +18,7 @@ MENUS = {
     "messenger_marketing.menu_messenger_overview": "manager",
     "messenger_marketing.menu_messenger_message_analysis": "manager",
     "messenger_marketing.menu_messenger_campaign_results": "manager",
+    "messenger_marketing.menu_messenger_chat_lead_analysis": "manager",
     "messenger_marketing.menu_messenger_config": "manager",
     "messenger_marketing.menu_messenger_channels": "manager",
     "messenger_marketing.menu_messenger_channel_setup": "manager",
@@ -36,6 +37,7 @@ MENUS = {
     "messenger_marketing_support.menu_messenger_support_articles": "user",
     "messenger_marketing_support.menu_messenger_support_questions": "user",
     "messenger_marketing_support.menu_messenger_support_tags": "manager",
+    "messenger_marketing_support.menu_messenger_support_analysis": "manager",
 }
 
 

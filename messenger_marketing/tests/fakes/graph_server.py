@@ -14,13 +14,12 @@ it receives.
 import hashlib
 import hmac
 import json
-import threading
 import time
 
 try:
-    from .server import FakeApi, RateLimits, RecordingFake, run
+    from .server import RateLimits, RecordingApi, RecordingFake, run
 except ImportError:  # run as a script, in the fake's own process
-    from server import FakeApi, RateLimits, RecordingFake, run
+    from server import RateLimits, RecordingApi, RecordingFake, run
 
 VERSION = "v21.0"
 APP_SECRET = "meta-app-secret"
@@ -49,10 +48,14 @@ MESSAGES = {
 }
 
 
-class GraphApi(FakeApi):
-    def __init__(self, platform="whatsapp", rate_limit=80, per_chat_interval=1.0, app_secret=APP_SECRET):
+class GraphApi(RecordingApi):
+    chat_key = "chat"
+    content_key = "body"
+
+    def __init__(self, platform="whatsapp", rate_limit=80, per_chat_interval=1.0, app_secret=APP_SECRET, delay=0.0):
         super().__init__()
         self.platform = platform
+        self.delay = delay  # seconds before every send is answered (it goes through at once)
         self.token, self.account_id = ACCOUNTS[platform]
         self.app_secret = app_secret
         self.limits = RateLimits(rate_limit, per_chat_interval)
@@ -195,6 +198,8 @@ class GraphApi(FakeApi):
             self.sent.append({"chat": chat, "body": payload, "id": message_id, "at": now})
         if script and script[0] == "slow":
             time.sleep(script[1])
+        elif self.delay:
+            time.sleep(self.delay)
         if whatsapp:
             return 200, {
                 "messaging_product": "whatsapp",
@@ -209,8 +214,8 @@ class FakeGraph(RecordingFake):
 
     script_path = __file__
 
-    def __init__(self, platform, rate_limit=80, per_chat_interval=1.0):
-        super().__init__(platform=platform, rate_limit=rate_limit, per_chat_interval=per_chat_interval)
+    def __init__(self, platform, rate_limit=80, per_chat_interval=1.0, delay=0.0):
+        super().__init__(platform=platform, rate_limit=rate_limit, per_chat_interval=per_chat_interval, delay=delay)
         self.platform = platform
         self.token, self.account_id = ACCOUNTS[platform]
         self.app_secret = APP_SECRET
@@ -228,12 +233,6 @@ class FakeGraph(RecordingFake):
     def texts(self, chat_id=None):
         """The text of each accepted message, whatever its shape."""
         return [_text_of(body) for body in self.bodies(chat_id)]
-
-    def wait_for(self, count, timeout=5.0):
-        deadline = time.monotonic() + timeout
-        while len(self.sent) < count and time.monotonic() < deadline:
-            threading.Event().wait(0.02)
-        return len(self.sent)
 
 
 def _text_of(body):

@@ -48,9 +48,35 @@ class FakeApi:
         raise NotImplementedError
 
 
+class RecordingApi(FakeApi):
+    """A fake that records each accepted send in ``sent`` (a dict with the person under
+    ``chat_key``, what was sent under ``content_key`` and the monotonic time ``at``) and
+    enforces ``self.limits`` (RateLimits)."""
+
+    chat_key = "chat"
+    content_key = "body"
+
+    def ctl_stats(self):
+        """Counts and times only: cheap to fetch after thousands of sends."""
+        with self.lock:
+            times = [s["at"] for s in self.sent]
+            pairs = collections.Counter(
+                (s[self.chat_key], json.dumps(s[self.content_key], sort_keys=True)) for s in self.sent
+            )
+            return {
+                "sent": len(self.sent),
+                "requests": len(self.limits.requests),
+                "violations": self.limits.violations,
+                "violations_by_limit": dict(collections.Counter(kind for kind, _c, _t in self.limits.violation_log)),
+                "first_at": min(times, default=None),
+                "last_at": max(times, default=None),
+                "duplicates": sum(n - 1 for n in pairs.values()),
+            }
+
+
 class RateLimits:
     """A provider's sending limits as a fake enforces them: at most ``rate_limit`` requests
-    in any second, and ``per_chat_interval`` seconds between two requests to one chat.
+    in any second (0: no limit), and ``per_chat_interval`` seconds between two requests to one chat.
     Every request counts, answered or not; each one over a limit is a violation the test
     can assert on. Call ``check`` under the fake's lock."""
 
@@ -71,7 +97,7 @@ class RateLimits:
         while self._recent and self._recent[0] <= now - 1.0:
             self._recent.popleft()
         over = None
-        if len(self._recent) >= self.rate_limit:
+        if self.rate_limit and len(self._recent) >= self.rate_limit:
             over = "rate"
         else:
             last = self._chat_last.get(chat_id)
@@ -303,3 +329,13 @@ class RecordingFake(FakeProcess):
     @property
     def violation_log(self):
         return self.state()["violation_log"]
+
+    def stats(self):
+        return self.control("stats")
+
+    def wait_for(self, count, timeout=5.0):
+        """Wait until ``count`` messages were accepted (answers may come after a timeout)."""
+        deadline = time.monotonic() + timeout
+        while len(self.sent) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return len(self.sent)

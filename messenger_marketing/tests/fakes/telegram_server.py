@@ -15,9 +15,9 @@ import time
 import urllib.parse
 
 try:
-    from .server import FakeApi, FakeProcess, run
+    from .server import FakeApi, RecordingFake, run
 except ImportError:  # run as a script, in the fake's own process
-    from server import FakeApi, FakeProcess, run
+    from server import FakeApi, RecordingFake, run
 
 TOKEN = "123456:TEST-TOKEN"
 
@@ -217,7 +217,7 @@ class _Blocked:
         return str(chat_id) in self.fake.state()["blocked"]
 
 
-class FakeTelegram(FakeProcess):
+class FakeTelegram(RecordingFake):
     script_path = __file__
 
     def __init__(self, token=TOKEN, rate_limit=30, per_chat_interval=1.0, delay=0.0):
@@ -228,17 +228,11 @@ class FakeTelegram(FakeProcess):
     def script(self, *answers):
         """Force the answers of the next sends, in order: ``("429", seconds)``, ``("500",)``,
         ``("403",)``, ``("400", description)``, ``("slow", seconds)``."""
-        self.control("script", answers=[list(a) for a in answers])
-
-    def reset(self):
-        self.control("reset")
+        super().script(*answers)
 
     def fail(self, seconds):
         """Answer 500 to every send for the next ``seconds``."""
         self.control("fail", seconds=seconds)
-
-    def stats(self):
-        return self.control("stats")
 
     @property
     def rate_limit(self):
@@ -247,33 +241,6 @@ class FakeTelegram(FakeProcess):
     @rate_limit.setter
     def rate_limit(self, value):
         self.control("set", rate_limit=value)
-
-    @property
-    def sent(self):
-        return self.state()["sent"]
-
-    @property
-    def requests(self):
-        return self.state()["requests"]
-
-    @property
-    def calls(self):
-        return self.state()["calls"]
-
-    @property
-    def violations(self):
-        return self.state()["violations"]
-
-    @property
-    def violation_log(self):
-        return self.state()["violation_log"]
-
-    def wait_for(self, count, timeout=5.0):
-        """Wait until ``count`` messages were accepted (answers may come after a timeout)."""
-        deadline = time.monotonic() + timeout
-        while len(self.sent) < count and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return len(self.sent)
 
     def texts(self, chat_id=None):
         return [s["text"] for s in self.sent if chat_id is None or s["chat_id"] == str(chat_id)]

@@ -6,18 +6,17 @@ enforces the community limits (20 requests per second: error 6; one message per
 ``per_chat_interval`` to a person: error 9, flood control), deduplicates
 ``messages.send`` by ``random_id`` per person as VK does, answers 901 for people who did
 not allow the community's messages, and can be told to answer any error code, an HTTP
-error or slowly. It records what it receives.
+error or slowly, or every send after ``delay`` seconds. It records what it receives.
 """
 
 import json
-import threading
 import time
 import urllib.parse
 
 try:
-    from .server import FakeApi, RateLimits, RecordingFake, run
+    from .server import RateLimits, RecordingApi, RecordingFake, run
 except ImportError:  # run as a script, in the fake's own process
-    from server import FakeApi, RateLimits, RecordingFake, run
+    from server import RateLimits, RecordingApi, RecordingFake, run
 
 TOKEN = "vk1.a.community-token"
 GROUP_ID = "210000001"
@@ -35,10 +34,14 @@ ERROR_MESSAGES = {
 }
 
 
-class VkApi(FakeApi):
-    def __init__(self, token=TOKEN, group_id=GROUP_ID, rate_limit=20, per_chat_interval=1.0):
+class VkApi(RecordingApi):
+    chat_key = "peer_id"
+    content_key = "text"
+
+    def __init__(self, token=TOKEN, group_id=GROUP_ID, rate_limit=20, per_chat_interval=1.0, delay=0.0):
         super().__init__()
         self.token = token
+        self.delay = delay  # seconds before every send is answered (it goes through at once)
         self.group_id = group_id
         self.limits = RateLimits(rate_limit, per_chat_interval)
         self.ctl_reset()
@@ -148,25 +151,23 @@ class VkApi(FakeApi):
             )
         if script and script[0] == "slow":
             time.sleep(script[1])  # then it answers, like a late answer of the real API
+        elif self.delay:
+            time.sleep(self.delay)
         return 200, {"response": message_id}
 
 
 class FakeVk(RecordingFake):
     script_path = __file__
 
-    def __init__(self, rate_limit=20, per_chat_interval=1.0):
-        super().__init__(token=TOKEN, group_id=GROUP_ID, rate_limit=rate_limit, per_chat_interval=per_chat_interval)
+    def __init__(self, rate_limit=20, per_chat_interval=1.0, delay=0.0):
+        super().__init__(
+            token=TOKEN, group_id=GROUP_ID, rate_limit=rate_limit, per_chat_interval=per_chat_interval, delay=delay
+        )
         self.token = TOKEN
         self.group_id = GROUP_ID
 
     def texts(self, chat_id=None):
         return [s["text"] for s in self.sent if chat_id is None or s["peer_id"] == str(chat_id)]
-
-    def wait_for(self, count, timeout=5.0):
-        deadline = time.monotonic() + timeout
-        while len(self.sent) < count and time.monotonic() < deadline:
-            threading.Event().wait(0.02)
-        return len(self.sent)
 
 
 if __name__ == "__main__":
