@@ -545,8 +545,10 @@ class MessengerDispatcher(models.AbstractModel):
     def _recover_interrupted(self):
         """Rows left in ``sending`` by a process that died: resend only where the provider
         deduplicates; otherwise a person decides."""
-        stale = fields.Datetime.now() - timedelta(seconds=self._param("sending_timeout_seconds", 600))
-        messages = self.env["messenger.message"].search([("state", "=", "sending"), ("claimed_at", "<", stale)])
+        stale = _now() - timedelta(seconds=self._param("sending_timeout_seconds", 600))
+        # in SQL: a domain would compare whole seconds, and take a claim up to a second too late
+        self.env.cr.execute("SELECT id FROM messenger_message WHERE state = 'sending' AND claimed_at < %s", [stale])
+        messages = self.env["messenger.message"].browse([r[0] for r in self.env.cr.fetchall()])
         for channel, group in messages.grouped("channel_id").items():
             if channel._provider().has_idempotency_key:
                 group.write({"state": "queued", "next_attempt_at": fields.Datetime.now()})
