@@ -102,13 +102,7 @@ class MessengerInbound(models.AbstractModel):
         super()._record(contact, event, text)
         lead = self.env["crm.lead"]._messenger_open_lead(contact)
         if lead:
-            lead.with_context(messenger_inbound=True).message_post(
-                body=Markup("<p>%s</p>") % text,
-                message_type="comment",
-                subtype_xmlid="mail.mt_comment",
-                author_id=contact.partner_id.id or False,
-                email_from=contact.name,
-            )
+            self._show_in_chatter(lead, contact, Markup("<p>%s</p>") % text)
 
     def _button_text(self, contact, event):
         """A flow button reads as its label (in the lead's transcript, say)."""

@@ -58,10 +58,30 @@ class TestConversation(MessengerCase):
             self.channel,
             [InboundEvent(event_id="e1", kind="message", chat_id=contact.chat_id, text="Where is my order?")],
         )
-        self.assertIn("Where is my order?", contact.message_ids[0].body)
-        self.assertIn("Where is my order?", self.partner.message_ids[0].body)
+        posted, note = contact.message_ids[0], self.partner.message_ids[0]
+        self.assertIn("Where is my order?", posted.body)
+        self.assertEqual(
+            (posted.message_type, posted.subtype_id, posted.is_internal, posted.author_id),
+            ("comment", self.env.ref("mail.mt_comment"), False, self.partner),
+            "a message of the customer, not a note",
+        )
+        self.assertIn("Where is my order?", note.body)
+        self.assertEqual((note.subtype_id, note.is_internal), (self.env.ref("mail.mt_note"), True))
         self.assertEqual(contact.message_ids_messenger.direction, "in")
         # the customer's own words are never sent back out
+        self.assertFalse(contact.message_ids_messenger.filtered(lambda m: m.direction == "out"))
+        self.assertNotIn(self.partner, contact.message_partner_ids, "the customer does not follow their chat")
+
+        # once somebody follows the conversation, the customer's messages notify them
+        contact.message_subscribe(partner_ids=self.salesman.partner_id.ids)
+        self.env["messenger.inbound"]._process(
+            self.channel, [InboundEvent(event_id="e2", kind="message", chat_id=contact.chat_id, text="Hello?")]
+        )
+        posted = contact.message_ids[0]
+        self.assertIn("Hello?", posted.body)
+        notified = posted.notification_ids.filtered(lambda n: n.res_partner_id == self.salesman.partner_id)
+        self.assertEqual(len(notified), 1, "the follower is notified (by e-mail or in Odoo, as they chose)")
+        self.assertNotIn(self.partner, contact.message_partner_ids)
         self.assertFalse(contact.message_ids_messenger.filtered(lambda m: m.direction == "out"))
 
 
