@@ -547,6 +547,7 @@ class MessengerDispatcher(models.AbstractModel):
         deduplicates; otherwise a person decides."""
         stale = _now() - timedelta(seconds=self._param("sending_timeout_seconds", 600))
         # in SQL: a domain would compare whole seconds, and take a claim up to a second too late
+        self.env["messenger.message"].flush_model(["state", "claimed_at"])
         self.env.cr.execute("SELECT id FROM messenger_message WHERE state = 'sending' AND claimed_at < %s", [stale])
         messages = self.env["messenger.message"].browse([r[0] for r in self.env.cr.fetchall()])
         for channel, group in messages.grouped("channel_id").items():
