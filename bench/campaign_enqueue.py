@@ -39,8 +39,8 @@ def prepare(env, size):
     if not channel:
         channel = env["messenger.channel"].create({"name": tag, "provider": "sandbox"})
         cr.execute(
-            """INSERT INTO messenger_contact (name, channel_id, chat_id, state, create_date, write_date)
-               SELECT 'Bench ' || g, %s, 'b' || g, 'subscribed', now(), now() FROM generate_series(1, %s) g""",
+            """INSERT INTO messenger_contact (name, channel_id, chat_id, state, answered_by, create_date, write_date)
+               SELECT 'Bench ' || g, %s, 'b' || g, 'subscribed', 'bot', now(), now() FROM generate_series(1, %s) g""",
             [channel.id, size],
         )
     mlist = env["mailing.list"].search([("name", "=", tag)], limit=1)
