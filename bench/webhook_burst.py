@@ -146,7 +146,7 @@ async def post_all(url, headers, bodies, rate):
                     status = response.status_code
                 except httpx.HTTPError:
                     status = 0
-                if status == 200 or status in (400, 403, 404):  # refusals are final
+                if status in (200, 400, 403, 404) or attempt == RETRIES:  # refusals are final
                     break
                 await asyncio.sleep(RETRY_DELAY * (attempt + 1))
             return status, loop.time() - due, attempt

@@ -15,6 +15,11 @@ from .fakes.telegram_server import FakeTelegram
 from .fakes.vk_server import CONFIRMATION_CODE, FakeVk
 
 
+def meta_signature(app_secret, body):
+    """The ``X-Hub-Signature-256`` of a webhook body, as Meta signs it."""
+    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+
+
 class TelegramSetupMixin:
     """A Telegram channel pointed at a fake Bot API server on 127.0.0.1."""
 
@@ -162,7 +167,7 @@ class WebhookMixin:
         says otherwise ("" for none)."""
         body = raw if raw is not None else json.dumps(payload).encode()
         if signature is None:
-            signature = "sha256=" + hmac.new(channel.app_secret.encode(), body, hashlib.sha256).hexdigest()
+            signature = meta_signature(channel.app_secret, body)
         headers = {"X-Hub-Signature-256": signature} if signature else {}
         return self.post_raw(channel, body, headers)
 

@@ -6,8 +6,6 @@ secret shows in the logs or in an answer. A provider takes part through an entry
 ``WEBHOOK_PROVIDERS``.
 """
 
-import hashlib
-import hmac
 import json
 import logging
 import os
@@ -24,7 +22,7 @@ from odoo.tests import BaseCase, HttpCase, new_test_user, tagged
 from odoo.tests.common import get_db_name
 
 from ..core.providers import InboundEvent
-from .common import MessengerCase
+from .common import MessengerCase, meta_signature
 
 # per provider: enough to find the usual shapes of trouble, quick to run (FUZZ_EXAMPLES=1000 for more)
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "60"))
@@ -183,8 +181,8 @@ def secret_header(name):
     return lambda secret, body: (body, {name: secret})
 
 
-def meta_signature(secret, body):
-    return body, {"X-Hub-Signature-256": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
+def meta_signed(secret, body):
+    return body, {"X-Hub-Signature-256": meta_signature(secret, body)}
 
 
 def vk_secret(secret, body):
@@ -221,7 +219,7 @@ class WebhookProvider:
 def meta_provider(code, account_vals, bodies):
     """A platform of Meta's Graph API: the app secret signs each body."""
     credentials = {"token": "EAAG-FUZZ-TOKEN-never-logged", "app_secret": "fuzz-app-secret-never-logged"}
-    return WebhookProvider(code, {**credentials, **account_vals}, bodies, meta_signature, secret_field="app_secret")
+    return WebhookProvider(code, {**credentials, **account_vals}, bodies, meta_signed, secret_field="app_secret")
 
 
 VK_GROUP = "7777"

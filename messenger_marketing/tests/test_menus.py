@@ -91,3 +91,27 @@ class TestMenus(TransactionCase):
                 if not Model._transient:
                     domain = safe_eval(action.domain or "[]", client)
                     Model.with_context(**context).web_search_read(domain, {"display_name": {}}, limit=5)
+
+    def test_chat_lead_analysis_counts_lost_leads(self):
+        """Reporting › Chat Leads counts every chat lead, the lost (archived) ones too, and
+        no other lead."""
+        manager = self.users["manager"]
+        channel = self.env["messenger.channel"].create({"name": "Analysis bot", "provider": "sandbox"})
+        contacts = self.env["messenger.contact"].create(
+            [{"name": f"Lead {n}", "channel_id": channel.id, "chat_id": f"an{n}"} for n in range(2)]
+        )
+        won, lost = self.env["crm.lead"].create(
+            [
+                {"name": c.name, "type": "opportunity", "messenger_contact_id": c.id, "user_id": manager.id}
+                for c in contacts
+            ]
+        )
+        other = self.env["crm.lead"].create({"name": "Not from a chat", "user_id": manager.id})
+        won.action_set_won()
+        lost.action_set_lost()
+        self.assertFalse(lost.active)
+        action = self.env.ref("messenger_marketing.action_messenger_chat_lead_analysis")
+        client = {"uid": manager.id, "context": {}}
+        Lead = self.env["crm.lead"].with_user(manager).with_context(**safe_eval(action.context, client))
+        found = Lead.search([*safe_eval(action.domain, client), ("id", "in", (won | lost | other).ids)])
+        self.assertEqual(found, won | lost)

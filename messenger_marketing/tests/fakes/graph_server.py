@@ -17,9 +17,9 @@ import json
 import time
 
 try:
-    from .server import RateLimits, RecordingApi, RecordingFake, run
+    from .server import RecordingApi, RecordingFake, run
 except ImportError:  # run as a script, in the fake's own process
-    from server import RateLimits, RecordingApi, RecordingFake, run
+    from server import RecordingApi, RecordingFake, run
 
 VERSION = "v21.0"
 APP_SECRET = "meta-app-secret"
@@ -53,12 +53,10 @@ class GraphApi(RecordingApi):
     content_key = "body"
 
     def __init__(self, platform="whatsapp", rate_limit=80, per_chat_interval=1.0, app_secret=APP_SECRET, delay=0.0):
-        super().__init__()
+        super().__init__(rate_limit, per_chat_interval, delay)
         self.platform = platform
-        self.delay = delay  # seconds before every send is answered (it goes through at once)
         self.token, self.account_id = ACCOUNTS[platform]
         self.app_secret = app_secret
-        self.limits = RateLimits(rate_limit, per_chat_interval)
         self.templates = []
         self.page_size = 100
         self.ctl_reset()
@@ -89,14 +87,6 @@ class GraphApi(RecordingApi):
     def ctl_templates(self, templates):
         with self.lock:
             self.templates = templates
-
-    def ctl_set(self, **values):
-        with self.lock:
-            for key, value in values.items():
-                setattr(self.limits if key in ("rate_limit", "per_chat_interval") else self, key, value)
-
-    def state(self):
-        return {"sent": self.sent, "calls": self.calls, **self.limits.state()}
 
     # -- protocol ------------------------------------------------------------------------
     @staticmethod
@@ -196,10 +186,7 @@ class GraphApi(RecordingApi):
             message_id = f"wamid.HBgL{self._next_id:06d}" if whatsapp else f"m_{self._next_id:06d}"
             self._next_id += 1
             self.sent.append({"chat": chat, "body": payload, "id": message_id, "at": now})
-        if script and script[0] == "slow":
-            time.sleep(script[1])
-        elif self.delay:
-            time.sleep(self.delay)
+        self.answer_late(script)
         if whatsapp:
             return 200, {
                 "messaging_product": "whatsapp",

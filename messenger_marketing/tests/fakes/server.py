@@ -50,11 +50,32 @@ class FakeApi:
 
 class RecordingApi(FakeApi):
     """A fake that records each accepted send in ``sent`` (a dict with the person under
-    ``chat_key``, what was sent under ``content_key`` and the monotonic time ``at``) and
-    enforces ``self.limits`` (RateLimits)."""
+    ``chat_key``, what was sent under ``content_key`` and the monotonic time ``at``), each
+    authorised call in ``calls``, and enforces the provider's limits (``self.limits``)."""
 
     chat_key = "chat"
     content_key = "body"
+
+    def __init__(self, rate_limit, per_chat_interval, delay=0.0):
+        super().__init__()
+        self.limits = RateLimits(rate_limit, per_chat_interval)
+        self.delay = delay  # seconds before every accepted send is answered
+
+    def answer_late(self, script):
+        """Before answering an accepted send: a scripted ``("slow", seconds)`` or the fake's
+        ``delay``. The send went through already, even if the client gives up waiting."""
+        if script and script[0] == "slow":
+            time.sleep(script[1])
+        elif self.delay:
+            time.sleep(self.delay)
+
+    def ctl_set(self, **values):
+        with self.lock:
+            for key, value in values.items():
+                setattr(self.limits if key in ("rate_limit", "per_chat_interval") else self, key, value)
+
+    def state(self):
+        return {"sent": self.sent, "calls": self.calls, **self.limits.state()}
 
     def ctl_stats(self):
         """Counts and times only: cheap to fetch after thousands of sends."""

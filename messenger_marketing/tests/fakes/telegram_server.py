@@ -15,20 +15,20 @@ import time
 import urllib.parse
 
 try:
-    from .server import FakeApi, RecordingFake, run
+    from .server import RecordingApi, RecordingFake, run
 except ImportError:  # run as a script, in the fake's own process
-    from server import FakeApi, RecordingFake, run
+    from server import RecordingApi, RecordingFake, run
 
 TOKEN = "123456:TEST-TOKEN"
 
 
-class TelegramApi(FakeApi):
+class TelegramApi(RecordingApi):
+    chat_key = "chat_id"
+    content_key = "text"
+
     def __init__(self, token=TOKEN, rate_limit=30, per_chat_interval=1.0, delay=0.0):
-        super().__init__()
+        super().__init__(rate_limit, per_chat_interval, delay)
         self.token = token
-        self.rate_limit = rate_limit
-        self.per_chat_interval = per_chat_interval
-        self.delay = delay  # seconds before every send is answered (and goes through)
         self.blocked = set()  # chat ids that blocked the bot
         self.ctl_reset()
 
@@ -36,15 +36,11 @@ class TelegramApi(FakeApi):
     def ctl_reset(self):
         with self.lock:
             self.sent = []  # accepted sends: dicts with chat_id, text, photo, reply_markup, at
-            self.requests = []  # every send request: (chat_id, monotonic time)
             self.calls = []  # (method, params) of every authorised call
-            self.violations = 0
-            self.violation_log = []  # (which limit, chat id, time) of each violation
+            self.limits.reset()
             self.blocked.clear()
             self.failing_until = 0.0  # monotonic time until which every send gets a 500
             self.scripts = collections.deque()  # forced answers for the next sends
-            self._recent = collections.deque()  # times of recent send requests
-            self._chat_last = {}
             self._next_id = 1
 
     def ctl_script(self, answers):
@@ -59,41 +55,13 @@ class TelegramApi(FakeApi):
         with self.lock:
             self.blocked.clear()
 
-    def ctl_set(self, **values):
-        with self.lock:
-            for key, value in values.items():
-                setattr(self, key, value)
-
     def ctl_fail(self, seconds):
         """Answer 500 to every send for the next ``seconds``."""
         with self.lock:
             self.failing_until = time.monotonic() + seconds
 
-    def ctl_stats(self):
-        """Counts and times only: cheap to fetch after thousands of sends."""
-        with self.lock:
-            times = [s["at"] for s in self.sent]
-            pairs = collections.Counter((s["chat_id"], s["text"]) for s in self.sent)
-            return {
-                "sent": len(self.sent),
-                "requests": len(self.requests),
-                "violations": self.violations,
-                "violations_by_limit": dict(collections.Counter(kind for kind, _chat, _at in self.violation_log)),
-                "first_at": min(times, default=None),
-                "last_at": max(times, default=None),
-                "duplicates": sum(n - 1 for n in pairs.values()),
-            }
-
     def state(self):
-        return {
-            "sent": self.sent,
-            "requests": self.requests,
-            "calls": self.calls,
-            "violations": self.violations,
-            "violation_log": self.violation_log,
-            "blocked": sorted(self.blocked),
-            "rate_limit": self.rate_limit,
-        }
+        return {**super().state(), "blocked": sorted(self.blocked)}
 
     # -- protocol ------------------------------------------------------------------------
     @staticmethod
@@ -148,21 +116,10 @@ class TelegramApi(FakeApi):
         chat_id = str(params.get("chat_id"))
         now = time.monotonic()
         with self.lock:
-            # the limits apply to every request, answered or not
-            while self._recent and self._recent[0] <= now - 1.0:
-                self._recent.popleft()
-            over_bot = bool(self.rate_limit) and len(self._recent) >= self.rate_limit
-            last = self._chat_last.get(chat_id)
-            over_chat = last is not None and now - last < self.per_chat_interval
-            self._recent.append(now)
-            self.requests.append((chat_id, now))
-            self._chat_last[chat_id] = now
-            if over_bot or over_chat:
-                self.violations += 1
-                self.violation_log.append(("bot" if over_bot else "chat", chat_id, now))
+            over = self.limits.check(chat_id, now)  # every request counts, answered or not
             script = self.scripts.popleft() if self.scripts else None
             failing = now < self.failing_until
-        if over_bot or over_chat:
+        if over:
             return self._error(429, "Too Many Requests: retry after 1", parameters={"retry_after": 1})
         if failing:
             return self._error(500, "Internal Server Error")

@@ -14,9 +14,9 @@ import time
 import urllib.parse
 
 try:
-    from .server import RateLimits, RecordingApi, RecordingFake, run
+    from .server import RecordingApi, RecordingFake, run
 except ImportError:  # run as a script, in the fake's own process
-    from server import RateLimits, RecordingApi, RecordingFake, run
+    from server import RecordingApi, RecordingFake, run
 
 TOKEN = "vk1.a.community-token"
 GROUP_ID = "210000001"
@@ -39,11 +39,9 @@ class VkApi(RecordingApi):
     content_key = "text"
 
     def __init__(self, token=TOKEN, group_id=GROUP_ID, rate_limit=20, per_chat_interval=1.0, delay=0.0):
-        super().__init__()
+        super().__init__(rate_limit, per_chat_interval, delay)
         self.token = token
-        self.delay = delay  # seconds before every send is answered (it goes through at once)
         self.group_id = group_id
-        self.limits = RateLimits(rate_limit, per_chat_interval)
         self.ctl_reset()
 
     # -- control -------------------------------------------------------------------------
@@ -64,14 +62,6 @@ class VkApi(RecordingApi):
     def ctl_block(self, chat_ids):
         with self.lock:
             self.blocked.update(chat_ids)
-
-    def ctl_set(self, **values):
-        with self.lock:
-            for key, value in values.items():
-                setattr(self.limits if key in ("rate_limit", "per_chat_interval") else self, key, value)
-
-    def state(self):
-        return {"sent": self.sent, "calls": self.calls, **self.limits.state()}
 
     # -- protocol ------------------------------------------------------------------------
     @staticmethod
@@ -149,10 +139,7 @@ class VkApi(RecordingApi):
                     "at": now,
                 }
             )
-        if script and script[0] == "slow":
-            time.sleep(script[1])  # then it answers, like a late answer of the real API
-        elif self.delay:
-            time.sleep(self.delay)
+        self.answer_late(script)
         return 200, {"response": message_id}
 
 
