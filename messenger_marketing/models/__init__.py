@@ -3,6 +3,7 @@ from . import (
     crm_lead,
     ir_actions_server,
     mailing_mailing,
+    messenger_access,
     messenger_channel,
     messenger_consent_log,
     messenger_contact,

@@ -4,6 +4,8 @@ from markupsafe import Markup
 from odoo import _, api, fields, models
 from odoo.tools import format_datetime, html2plaintext
 
+from .messenger_access import USER, check_group
+
 TRANSCRIPT_LIMIT = 100  # messages copied into a lead's chatter
 
 
@@ -18,6 +20,20 @@ class CrmLead(models.Model):
     messenger_callback_at = fields.Datetime("Call Back At", tracking=True)
     # readable by every CRM user, also those who may not read messenger contacts
     is_messenger_lead = fields.Boolean("Chat Lead", compute="_compute_is_messenger_lead", store=True)
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        self._messenger_check_link(vals_list)
+        return super().create(vals_list)
+
+    def _messenger_check_link(self, vals_list):
+        """A lead links to a conversation only for a user who may read it: posting on the
+        lead messages that customer, and their next messages show in the lead."""
+        contacts = self.env["messenger.contact"].browse(
+            list({vals["messenger_contact_id"] for vals in vals_list if vals.get("messenger_contact_id")})
+        )
+        if contacts:
+            check_group(contacts, USER)
 
     @api.depends("messenger_contact_id")
     def _compute_is_messenger_lead(self):
@@ -88,7 +104,9 @@ class CrmLead(models.Model):
         ):
             text = html2plaintext(message.body or "").strip()
             if text:
-                # the salesperson of the lead may answer its chat without the messenger group
+                # writing to the customer is for Messenger users who may read the chat (as
+                # the user: Discuss posts as superuser); the refusal undoes the post
+                check_group(contact.with_user(self.env.user), USER)
                 contact.sudo()._send(text, kind="service", priority=10, record=self).write(
                     {"mail_message_id": message.id}
                 )
@@ -96,6 +114,7 @@ class CrmLead(models.Model):
 
     def action_open_messenger_contact(self):
         self.ensure_one()
+        check_group(self.messenger_contact_id, USER)
         return {
             "type": "ir.actions.act_window",
             "res_model": "messenger.contact",
@@ -106,6 +125,7 @@ class CrmLead(models.Model):
 
     # -- won, lost (archived): warming stops --------------------------------------------------------
     def write(self, vals):
+        self._messenger_check_link([vals])
         result = super().write(vals)
         if {"stage_id", "active", "probability"} & set(vals):
             closed = self.filtered(lambda lead: lead.stage_id.is_won or not lead.active)

@@ -367,6 +367,7 @@ class MailingMailing(models.Model):
     def action_view_messenger_messages(self):
         """The campaign's messages; from the Failed figure, the failures grouped by reason."""
         self.ensure_one()
+        self.check_access("read")
         action = self.env["ir.actions.act_window"]._for_xml_id("messenger_marketing.action_messenger_message")
         action["domain"] = [("mailing_id", "=", self.id)]
         if self.env.context.get("messenger_failed"):
@@ -376,17 +377,21 @@ class MailingMailing(models.Model):
 
     # -- pause, resume, test -------------------------------------------------------------
     def action_messenger_pause(self, reason=None):
+        self.check_access("write")  # before the messages move, in SQL
         for mailing in self.filtered(lambda m: m.mailing_type == "messenger" and not m.messenger_paused):
             mailing._messenger_move_messages("queued", "held")
             mailing.messenger_paused = True
             mailing.message_post(body=reason or _("Sending paused by %s.", self.env.user.name))
+        return True
 
     def action_messenger_resume(self):
+        self.check_access("write")
         for mailing in self.filtered("messenger_paused"):
             mailing._messenger_move_messages("held", "queued")
             mailing.messenger_paused = False
             mailing.message_post(body=_("Sending resumed by %s.", self.env.user.name))
         self.env.ref("messenger_marketing.ir_cron_messenger_dispatch")._trigger()
+        return True
 
     def _messenger_move_messages(self, from_state, to_state):
         """Hold or release the campaign's waiting messages in one statement: a campaign can

@@ -5,8 +5,8 @@ from odoo.exceptions import UserError
 
 from ..core import signing
 from ..core.providers import PROVIDERS, ChannelConfig, get_provider
+from .messenger_access import MANAGER, check_group, check_protected_fields
 
-MANAGER = "messenger_marketing.group_messenger_manager"
 # the field holding the channel's account at each provider
 ACCOUNT_FIELDS = {
     "vk": "vk_group_id",
@@ -75,7 +75,7 @@ class MessengerChannel(models.Model):
         default=_new_secret,
         help="Secret the provider sends back with every webhook call.",
     )
-    webhook_url = fields.Char(compute="_compute_webhook_url", groups=MANAGER)
+    webhook_url = fields.Char(compute="_compute_webhook_url", search="_search_webhook_url", groups=MANAGER)
     webhook_registered = fields.Boolean(readonly=True, copy=False, tracking=True)
     api_base_url = fields.Char(
         "API Base URL", help="Leave empty for the provider's public API; tests point it at a local fake server."
@@ -156,6 +156,17 @@ class MessengerChannel(models.Model):
     queued_count = fields.Integer("Queued", compute="_compute_health")
     waiting_count = fields.Integer("Waiting for a Reply", compute="_compute_health")
 
+    # set by the provider calls, the dispatcher and the hand-off, never over RPC
+    _protected_fields = (
+        "webhook_key",
+        "webhook_secret",
+        "webhook_registered",
+        "vk_server_id",
+        "pacing_next_slot",
+        "last_operator_id",
+        "last_error",
+    )
+
     _sql_constraints = [
         ("rate_limit_positive", "CHECK(rate_limit IS NULL OR rate_limit >= 0)", "The rate limit cannot be negative."),
     ]
@@ -165,6 +176,15 @@ class MessengerChannel(models.Model):
         base = self.env["ir.config_parameter"].sudo().get_param("web.base.url", "")
         for channel in self:
             channel.webhook_url = f"{base}/messenger/webhook/{channel.webhook_key}" if channel.webhook_key else False
+
+    def _search_webhook_url(self, operator, value):
+        # Odoo checks a field's groups on search only for stored fields: without this, the
+        # condition would be dropped silently and the search would run for anybody.
+        check_group(self, MANAGER)
+        if operator not in ("=", "in"):
+            raise UserError(_("Search channels by their full webhook URL."))
+        urls = [value] if operator == "=" else list(value or [])
+        return [("webhook_key", "in", [str(url).rpartition("/messenger/webhook/")[2] for url in urls if url])]
 
     def _compute_contact_count(self):
         counts = dict(
@@ -197,12 +217,14 @@ class MessengerChannel(models.Model):
 
     def action_view_messages(self):
         self.ensure_one()
+        self.check_access("read")
         action = self.env["ir.actions.act_window"]._for_xml_id("messenger_marketing.action_messenger_message")
         action["domain"] = [("channel_id", "=", self.id)]
         return action
 
     def action_view_waiting(self):
         self.ensure_one()
+        self.check_access("read")
         action = self.env["ir.actions.act_window"]._for_xml_id("messenger_marketing.action_messenger_inbox")
         action["domain"] = [("channel_id", "=", self.id), ("waiting_reply", "=", True)]
         action["context"] = {}
@@ -216,11 +238,16 @@ class MessengerChannel(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        check_protected_fields(self, vals_list, self._protected_fields)
         for vals in vals_list:
             cls = PROVIDERS[vals.get("provider") or "sandbox"]
             vals.setdefault("rate_limit", cls.default_rate_limit)
             vals.setdefault("per_chat_interval", cls.default_per_chat_interval)
         return super().create(vals_list)
+
+    def write(self, vals):
+        check_protected_fields(self, [vals], self._protected_fields)
+        return super().write(vals)
 
     # -- provider access ---------------------------------------------------------------
     def _provider(self, concurrency=64):
@@ -298,22 +325,26 @@ class MessengerChannel(models.Model):
             raise UserError(_("%(provider)s refused: %(reason)s", provider=label, reason=exc)) from exc
 
     def action_register_webhook(self):
-        for channel in self:
-            url = channel.sudo().webhook_url
+        check_group(self, MANAGER, "write")  # before the provider hears of it
+        for channel in self.sudo():
+            url = channel.webhook_url
             stored = channel._check_provider_call(lambda c=channel, u=url: c._provider().set_webhook(u)) or {}
             channel.write({"webhook_registered": True, "last_error": False, **stored})
         return True
 
     def action_unregister_webhook(self):
-        for channel in self:
+        check_group(self, MANAGER, "write")
+        for channel in self.sudo():
             channel._check_provider_call(lambda c=channel: c._provider().delete_webhook())
             channel.webhook_registered = False
         return True
 
     def action_test_connection(self):
         self.ensure_one()
-        info = self._check_provider_call(lambda: self._provider().test_connection())
-        self.write({"last_error": False, **{k: v for k, v in info.items() if k in self._fields}})
+        check_group(self, MANAGER, "write")
+        channel = self.sudo()
+        info = channel._check_provider_call(lambda: channel._provider().test_connection())
+        channel.write({"last_error": False, **{k: v for k, v in info.items() if k in self._fields}})
         warning = info.get("warning")
         message = _("The connection works.")
         if warning:
@@ -327,6 +358,7 @@ class MessengerChannel(models.Model):
     def action_sync_whatsapp_templates(self):
         """Copy the WhatsApp Business Account's message templates into Odoo."""
         self.ensure_one()
+        check_group(self, MANAGER, "write")
         templates = self._check_provider_call(lambda: self._provider().fetch_templates())
         synced = self.env["messenger.whatsapp.template"]._sync(self, templates)
         return {
@@ -340,17 +372,20 @@ class MessengerChannel(models.Model):
 
     def action_view_whatsapp_templates(self):
         self.ensure_one()
+        self.check_access("read")
         action = self.env["ir.actions.act_window"]._for_xml_id("messenger_marketing.action_messenger_whatsapp_template")
         action["domain"] = [("channel_id", "=", self.id)]
         action["context"] = {"default_channel_id": self.id}
         return action
 
     def action_regenerate_secrets(self):
-        self.write({"webhook_key": _new_secret(), "webhook_secret": _new_secret(), "webhook_registered": False})
+        check_group(self, MANAGER, "write")
+        self.sudo().write({"webhook_key": _new_secret(), "webhook_secret": _new_secret(), "webhook_registered": False})
         return True
 
     def action_view_contacts(self):
         self.ensure_one()
+        self.check_access("read")
         action = self.env["ir.actions.act_window"]._for_xml_id("messenger_marketing.action_messenger_contact")
         action["domain"] = [("channel_id", "=", self.id)]
         action["context"] = {"default_channel_id": self.id}

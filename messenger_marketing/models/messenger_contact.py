@@ -6,6 +6,8 @@ from markupsafe import Markup
 from odoo import _, api, fields, models
 from odoo.tools import html2plaintext
 
+from .messenger_access import USER, check_group, check_protected_fields
+
 # Whole-message words that unsubscribe, compared case-insensitively after trimming.
 STOP_WORDS = {"stop", "/stop", "unsubscribe", "стоп", "отписаться", "отписка", "/unsubscribe"}
 UNSUBSCRIBE_PAYLOAD = "unsub"
@@ -62,9 +64,37 @@ class MessengerContact(models.Model):
     )
     conversation_html = fields.Html("Conversation", compute="_compute_conversation_html", sanitize=False)
 
+    # Consent changes through _set_consent, which logs it; the inbox figures and the
+    # hand-off through their own methods. Never over RPC, for any group.
+    _protected_fields = (
+        "state",
+        "last_message_at",
+        "last_inbound_at",
+        "last_message_preview",
+        "unread_count",
+        "waiting_reply",
+        "answered_by",
+        "handoff_at",
+    )
+    # Which chat a contact is: moving it to another chat would hand the customer's
+    # conversation and order updates to a stranger.
+    _identity_fields = ("channel_id", "chat_id")
+
     _sql_constraints = [
         ("chat_unique", "UNIQUE(channel_id, chat_id)", "A chat can have only one contact per channel."),
     ]
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        check_protected_fields(self, vals_list, self._protected_fields)
+        contacts = super().create(vals_list)
+        # a contact made in Odoo (the webhook logs its own "start") starts its consent log
+        contacts._log_consent("manual", self.env.user.name if not self.env.su else "")
+        return contacts
+
+    def write(self, vals):
+        check_protected_fields(self, [vals], self._protected_fields + self._identity_fields)
+        return super().write(vals)
 
     @api.depends("name", "channel_id")
     def _compute_display_name(self):
@@ -133,6 +163,7 @@ class MessengerContact(models.Model):
     def action_open_conversation(self):
         """From the inbox: mark the conversation read and open it."""
         self.ensure_one()
+        check_group(self, USER)
         if self.unread_count:
             self.sudo().unread_count = 0
             self.env["bus.bus"]._sendone(self.env.user.partner_id, "messenger_marketing.unread", {})
@@ -164,14 +195,13 @@ class MessengerContact(models.Model):
             return self.state == "subscribed"
         return True
 
-    def _set_consent(self, state, method, source=""):
-        """Change the subscription state and log it; returns the contacts that changed."""
+    def _set_consent(self, state, method, source="", mailing=None):
+        """Change the subscription state and log it (``mailing``: the campaign the change
+        answers); returns the contacts that changed. The only way a consent changes."""
         changed = self.filtered(lambda c: c.state != state)
         if changed:
             changed.sudo().write({"state": state})
-            self.env["messenger.consent.log"].sudo().create(
-                [{"contact_id": c.id, "state": state, "method": method, "source": source} for c in changed]
-            )
+            changed._log_consent(method, source, mailing)
         if state != "subscribed" and changed:
             # an opt-out stops what is already queued, visibly, not only at send time
             self.env["messenger.message"].sudo().search(
@@ -182,6 +212,24 @@ class MessengerContact(models.Model):
                 ]
             ).write({"state": "cancelled", "failure_type": "opted_out" if state != "blocked" else "blocked"})
         return changed
+
+    def _log_consent(self, method, source="", mailing=None):
+        """A consent-log line for each contact, with its current state: who (an Odoo user
+        for a change made in Odoo), how, and what triggered it."""
+        user = self.env.user if method == "manual" and not self.env.su else self.env["res.users"]
+        self.env["messenger.consent.log"].sudo().create(
+            [
+                {
+                    "contact_id": contact.id,
+                    "state": contact.state,
+                    "method": method,
+                    "source": source,
+                    "user_id": user.id,
+                    "mailing_id": mailing.id if mailing else False,
+                }
+                for contact in self
+            ]
+        )
 
     def _unsubscribe(self, method, source=""):
         for contact in self:
@@ -195,8 +243,7 @@ class MessengerContact(models.Model):
                     limit=1,
                 )
             )
-            if contact._set_consent("unsubscribed", method, source) and last:
-                contact.consent_log_ids[:1].sudo().mailing_id = last.mailing_id
+            contact._set_consent("unsubscribed", method, source, mailing=last.mailing_id)
             if contact.state == "unsubscribed":
                 contact._send(contact.channel_id.unsubscribe_message, kind="service")
 
@@ -387,6 +434,7 @@ class MessengerContact(models.Model):
 
     def action_hand_back_to_bot(self):
         """The operator is done: the bot answers again."""
+        check_group(self, USER, "write")
         held = self.filtered(lambda c: c.answered_by == "operator")
         held.sudo().write({"answered_by": "bot", "handoff_at": False})
         held.sudo().activity_ids.filtered(
@@ -396,8 +444,11 @@ class MessengerContact(models.Model):
 
     def action_take_over(self):
         """An operator takes the conversation from the bot, from Odoo."""
+        check_group(self, USER, "write")
         for contact in self.filtered(lambda c: c.answered_by != "operator"):
-            contact.write({"answered_by": "operator", "user_id": self.env.user.id, "handoff_at": fields.Datetime.now()})
+            contact.sudo().write(
+                {"answered_by": "operator", "user_id": self.env.user.id, "handoff_at": fields.Datetime.now()}
+            )
             contact.message_subscribe(partner_ids=self.env.user.partner_id.ids)
         return True
 
@@ -419,10 +470,14 @@ class MessengerContact(models.Model):
             idle.action_hand_back_to_bot()
 
     def action_unsubscribe(self):
+        check_group(self, USER, "write")
         self._set_consent("unsubscribed", "manual", self.env.user.name)
+        return True
 
     def action_subscribe(self):
+        check_group(self, USER, "write")
         self._set_consent("subscribed", "manual", self.env.user.name)
+        return True
 
     def _lang(self):
         """Language for texts sent to the contact: the partner's, else the messenger's."""

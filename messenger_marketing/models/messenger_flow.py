@@ -132,12 +132,14 @@ class MessengerFlow(models.Model):
     # -- buttons -----------------------------------------------------------------------
     def action_view_sessions(self):
         self.ensure_one()
+        self.check_access("read")
         action = self.env["ir.actions.act_window"]._for_xml_id("messenger_marketing.action_messenger_flow_session")
         action["domain"] = [("flow_id", "=", self.id)]
         return action
 
     def action_view_leads(self):
         self.ensure_one()
+        self.check_access("read")
         action = self.env["ir.actions.act_window"]._for_xml_id("messenger_marketing.action_messenger_chat_leads")
         action["domain"] = [("id", "in", self.session_ids.lead_id.ids)]
         return action
@@ -145,6 +147,7 @@ class MessengerFlow(models.Model):
     def action_try_in_simulator(self):
         """Open the simulator on a sandbox channel, already inside this flow."""
         self.ensure_one()
+        self.check_access("read")
         channel = self.env["messenger.channel"].search(
             [("provider", "=", "sandbox"), ("company_id", "in", [False, *self.env.companies.ids])], limit=1
         )

@@ -6,12 +6,13 @@ Features of this addon and of others hook in by overriding ``_on_start``, ``_on_
 
 import dataclasses
 import logging
+import re
 
 import psycopg2
 from markupsafe import Markup
 
 from odoo import _, api, fields, models
-from odoo.tools.mail import generate_tracking_message_id
+from odoo.tools.mail import formataddr, generate_tracking_message_id
 
 from .messenger_contact import UNSUBSCRIBE_PAYLOAD
 
@@ -84,7 +85,9 @@ class MessengerInbound(models.AbstractModel):
         return contact
 
     def _record(self, contact, event, text):
-        """Store the incoming message and show it in the chatter of the contact and partner."""
+        """Store the incoming message and show it in the contact's chatter. Not in the
+        partner's: every employee reads a partner's chatter, and the customer's words are
+        for those who may read the conversation (the partner form links to it)."""
         self.env["messenger.message"].create(
             {
                 "channel_id": contact.channel_id.id,
@@ -97,25 +100,34 @@ class MessengerInbound(models.AbstractModel):
         )
         contact._note_incoming(text)
         self._show_in_chatter(contact, contact, Markup("<p>%s</p>") % text)
-        if contact.partner_id:
-            body = Markup("<p><b>%s</b> %s</p>") % (contact.channel_id.name, text)
-            self._show_in_chatter(contact.partner_id, contact, body, note=True)
 
-    def _show_in_chatter(self, record, contact, body, note=False):
+    @api.model
+    def _author_values(self, contact):
+        """The customer as the author of a chatter message. Their name is theirs to choose
+        and reaches followers' e-mails as the sender's: only its words are kept, so no
+        address or header can ride on it, with the database's own sender address."""
+        name = re.sub(r"[^\w .'-]+", " ", contact.name or "", flags=re.UNICODE)
+        name = re.sub(r"\s+", " ", name).strip()[:64] or contact.channel_id.name
+        sender = self.env["ir.mail_server"]._get_default_from_address()
+        return {
+            "author_id": contact.partner_id.id or False,
+            "email_from": formataddr((name, sender)) if sender else name,
+        }
+
+    def _show_in_chatter(self, record, contact, body):
         """Show what the customer wrote in the record's chatter, with them as the author.
 
         A record that somebody follows gets a real post, which notifies its followers (the
-        operator who holds the conversation, the lead's salesperson). Otherwise, and for a
-        note, which notifies nobody, the message is written directly: it costs a third of a
-        post, and a busy bot's webhook writes one or two per update."""
-        author = {"author_id": contact.partner_id.id or False, "email_from": contact.name}
-        subtype = "mail.mt_note" if note else "mail.mt_comment"
-        if not note and record.message_follower_ids:
+        operator who holds the conversation, the lead's salesperson). Otherwise the message
+        is written directly: it costs a third of a post, and a busy bot's webhook writes one
+        per update."""
+        author = self._author_values(contact)
+        if record.message_follower_ids:
             # The customer is the author: without mail_create_nosubscribe, posting would make
             # their partner a follower, and an operator's reply would reach them by e-mail too.
             context = {"messenger_inbound": True, "mail_create_nosubscribe": True}
             return record.with_context(**context).message_post(
-                body=body, message_type="comment", subtype_xmlid=subtype, **author
+                body=body, message_type="comment", subtype_xmlid="mail.mt_comment", **author
             )
         return record.sudo()._message_create(
             [
@@ -124,8 +136,7 @@ class MessengerInbound(models.AbstractModel):
                     "res_id": record.id,
                     "body": body,
                     "message_type": "comment",
-                    "subtype_id": self.env["ir.model.data"]._xmlid_to_res_id(subtype),
-                    "is_internal": note,
+                    "subtype_id": self.env["ir.model.data"]._xmlid_to_res_id("mail.mt_comment"),
                     "reply_to": False,  # a messenger customer is not answered by e-mail
                     "message_id": generate_tracking_message_id("messenger"),
                     **author,

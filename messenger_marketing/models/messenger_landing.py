@@ -8,6 +8,7 @@ from markupsafe import Markup
 from odoo import _, fields, models
 
 from ..core.flow import is_flow_payload, parse_button_payload
+from .messenger_access import USER, check_group
 from .messenger_flow_step import ASAP_TOKEN
 
 _logger = logging.getLogger(__name__)
@@ -52,8 +53,8 @@ class MessengerContact(models.Model):
         for contact in self:
             contact.lead_count = counts.get(contact, 0)
 
-    def _set_consent(self, state, method, source=""):
-        changed = super()._set_consent(state, method, source)
+    def _set_consent(self, state, method, source="", mailing=None):
+        changed = super()._set_consent(state, method, source, mailing)
         if state != "subscribed" and changed:
             self.env["messenger.warming.enrolment"].sudo().search(
                 [("contact_id", "in", changed.ids), ("state", "=", "active")]
@@ -68,6 +69,7 @@ class MessengerContact(models.Model):
         return super()._hand_off(reason)
 
     def action_take_over(self):
+        check_group(self, USER, "write")  # before the sessions are closed as superuser
         self.env["messenger.flow.session"].sudo().search(
             [("contact_id", "in", self.ids), ("state", "=", "waiting")]
         )._close("stopped")
@@ -86,6 +88,7 @@ class MessengerContact(models.Model):
 
     def action_view_leads(self):
         self.ensure_one()
+        self.check_access("read")
         action = self.env["ir.actions.act_window"]._for_xml_id("messenger_marketing.action_messenger_chat_leads")
         action["domain"] = [("messenger_contact_id", "=", self.id)]
         action["context"] = {"active_test": False}

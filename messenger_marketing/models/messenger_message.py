@@ -7,6 +7,7 @@ from odoo import _, api, fields, models
 from odoo.tools import clean_context
 
 from ..core.providers import BLOCKED, OPTED_OUT, PERMANENT
+from .messenger_access import MANAGER, check_group
 from .messenger_contact import UNSUBSCRIBE_PAYLOAD
 
 STATES = [
@@ -34,7 +35,11 @@ STATUS_RANK = {"sending": 0, "sent": 1, "delivered": 2, "read": 3}
 
 
 class MessengerMessage(models.Model):
-    """The outbox and the inbox: every message to or from a messenger contact."""
+    """The outbox and the inbox: every message to or from a messenger contact.
+
+    No group may create or write messages over RPC (see the access rules): they are made
+    by the features (composer, replies, order events, campaigns, flows) for contacts the
+    caller may reach, and move only through the dispatcher and the provider's callbacks."""
 
     _name = "messenger.message"
     _description = "Messenger Message"
@@ -261,7 +266,8 @@ class MessengerMessage(models.Model):
         return buttons
 
     def action_retry(self):
-        self.filtered(lambda m: m.direction == "out" and m.state in ("failed", "uncertain")).write(
+        check_group(self, MANAGER)
+        self.sudo().filtered(lambda m: m.direction == "out" and m.state in ("failed", "uncertain")).write(
             {
                 "state": "queued",
                 "failure_type": False,
@@ -271,6 +277,9 @@ class MessengerMessage(models.Model):
             }
         )
         self.env.ref("messenger_marketing.ir_cron_messenger_dispatch")._trigger()
+        return True
 
     def action_cancel(self):
-        self.filtered(lambda m: m.state in ("queued", "uncertain", "failed")).write({"state": "cancelled"})
+        check_group(self, MANAGER)
+        self.sudo().filtered(lambda m: m.state in ("queued", "uncertain", "failed")).write({"state": "cancelled"})
+        return True

@@ -114,4 +114,4 @@ class MessengerPriceAlert(models.Model):
         self._check_drops()
 
     def action_stop(self):
-        self.write({"active": False})
+        return self.write({"active": False})

@@ -37,6 +37,7 @@ class MessengerWarming(models.Model):
 
     def action_view_enrolments(self):
         self.ensure_one()
+        self.check_access("read")
         action = self.env["ir.actions.act_window"]._for_xml_id("messenger_marketing.action_messenger_warming_enrolment")
         action["domain"] = [("warming_id", "=", self.id)]
         return action

@@ -63,6 +63,7 @@ class ProductTemplate(models.Model):
 
     def action_view_messenger_alerts(self):
         self.ensure_one()
+        self.check_access("read")
         action = self.env["ir.actions.act_window"]._for_xml_id("messenger_marketing.action_messenger_price_alert")
         action["domain"] = [("product_tmpl_id", "=", self.id)]
         return action

@@ -16,6 +16,7 @@ class ResPartner(models.Model):
 
     def action_messenger_invite(self):
         self.ensure_one()
+        self.check_access("read")
         return {
             "type": "ir.actions.act_window",
             "name": self.env._("Messenger Invitation Link"),
@@ -27,6 +28,7 @@ class ResPartner(models.Model):
 
     def action_view_messenger_contacts(self):
         self.ensure_one()
+        self.check_access("read")
         action = self.env["ir.actions.act_window"]._for_xml_id("messenger_marketing.action_messenger_contact")
         action["domain"] = [("partner_id", "=", self.id)]
         action["context"] = {"default_partner_id": self.id}

@@ -53,6 +53,7 @@ class SaleOrder(models.Model):
 
     def action_view_messenger_messages(self):
         self.ensure_one()
+        self.check_access("read")
         action = self.env["ir.actions.act_window"]._for_xml_id("messenger_marketing.action_messenger_message")
         action["domain"] = [("mailing_id", "=", False), ("res_model", "=", "sale.order"), ("res_id", "=", self.id)]
         action["context"] = {}

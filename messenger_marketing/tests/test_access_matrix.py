@@ -22,9 +22,9 @@ GROUPS = ("public", "portal", "employee", "user", "manager")
 MATRIX = """
 model                           public  portal  employee  user  manager
 messenger.channel               -       -       -         r     rwcu
-messenger.contact               -       -       -         rwc   rwcu
-messenger.consent.log           -       -       -         rc    rcu
-messenger.message               -       -       -         rc    rwcu
+messenger.contact               -       -       -         rw    rwcu
+messenger.consent.log           -       -       -         r     r
+messenger.message               -       -       -         r     r
 messenger.webhook.event         -       -       -         -     r
 messenger.template              -       -       -         r     rwcu
 messenger.sale.rule             -       -       -         r     rwcu

@@ -49,7 +49,7 @@ class TestConversation(MessengerCase):
         )
         self.assertFalse(contact.message_ids_messenger)
 
-    def test_incoming_message_shows_in_partner_chatter(self):
+    def test_incoming_message_shows_in_conversation_not_partner_chatter(self):
         contact = self.make_contacts(1)
         contact.partner_id = self.partner
         from ..core.providers import InboundEvent
@@ -58,15 +58,15 @@ class TestConversation(MessengerCase):
             self.channel,
             [InboundEvent(event_id="e1", kind="message", chat_id=contact.chat_id, text="Where is my order?")],
         )
-        posted, note = contact.message_ids[0], self.partner.message_ids[0]
+        posted = contact.message_ids[0]
         self.assertIn("Where is my order?", posted.body)
         self.assertEqual(
             (posted.message_type, posted.subtype_id, posted.is_internal, posted.author_id),
             ("comment", self.env.ref("mail.mt_comment"), False, self.partner),
             "a message of the customer, not a note",
         )
-        self.assertIn("Where is my order?", note.body)
-        self.assertEqual((note.subtype_id, note.is_internal), (self.env.ref("mail.mt_note"), True))
+        # every employee reads the partner's chatter: the customer's words stay in the chat
+        self.assertFalse(self.partner.message_ids.filtered(lambda m: "Where is my order?" in (m.body or "")))
         self.assertEqual(contact.message_ids_messenger.direction, "in")
         # the customer's own words are never sent back out
         self.assertFalse(contact.message_ids_messenger.filtered(lambda m: m.direction == "out"))

@@ -14,6 +14,9 @@ class MailingMessengerTest(models.TransientModel):
     def action_send(self):
         self.ensure_one()
         mailing = self.mailing_id
+        # the messages are queued as superuser: the caller must reach the campaign and each contact
+        mailing.check_access("write")
+        self.contact_ids.check_access("read")
         if not (mailing.messenger_body or "").strip():
             raise UserError(_("Write the message first."))
         buttons = [[{"text": b.label, "url": b.url} for b in mailing.messenger_button_ids]]

@@ -126,6 +126,7 @@ class MessengerChannelSetup(models.TransientModel):
 
     def action_open_channel(self):
         self.ensure_one()
+        self.check_access("read")
         return {
             "type": "ir.actions.act_window",
             "res_model": "messenger.channel",

@@ -67,7 +67,9 @@ class MessengerComposer(models.TransientModel):
         self.ensure_one()
         if not self.res_model or self.res_model not in self.env:
             raise UserError(_("Choose the records to write about."))
-        return self.env[self.res_model].browse(self.res_ids or []).exists()
+        records = self.env[self.res_model].browse(self.res_ids or []).exists()
+        records.check_access("read")  # the messages are queued as superuser
+        return records
 
     def _partner_of(self, record):
         if record._name != "res.partner" and "partner_id" not in record._fields:

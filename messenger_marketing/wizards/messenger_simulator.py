@@ -6,6 +6,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 from ..core.providers import InboundEvent
+from ..models.messenger_access import MANAGER, check_group
 
 
 class MessengerSimulator(models.TransientModel):
@@ -73,6 +74,7 @@ class MessengerSimulator(models.TransientModel):
         text = (self.text or "").strip()
         if not text:
             raise UserError(_("Type a message first."))
+        self._check_channel()
         self.env["messenger.inbound"]._process(self.channel_id, [self._event_for(text)])
         # a second of budget: the dispatcher claims one message per chat at a time, so a
         # bot answer of several messages takes a few rounds
@@ -82,9 +84,17 @@ class MessengerSimulator(models.TransientModel):
 
     def action_reset(self):
         self.ensure_one()
+        self._check_channel()
         if self.contact_id:
             self.contact_id.sudo().unlink()
         return self._reopen()
+
+    def _check_channel(self):
+        """The simulator plays a customer as superuser: only on a sandbox channel the
+        caller may manage, never on a real messenger's bot."""
+        check_group(self.channel_id, MANAGER, "write")
+        if self.channel_id.provider != "sandbox":
+            raise UserError(_("The simulator works on Sandbox channels only."))
 
     def _reopen(self):
         return {

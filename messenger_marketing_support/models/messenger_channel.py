@@ -78,6 +78,7 @@ class MessengerChannel(models.Model):
 
     def action_view_support_questions(self):
         self.ensure_one()
+        self.check_access("read")
         action = self.env["ir.actions.act_window"]._for_xml_id(
             "messenger_marketing_support.action_messenger_support_question"
         )

@@ -249,6 +249,7 @@ class MessengerSupportArticle(models.Model):
 
     def action_view_questions(self):
         self.ensure_one()
+        self.check_access("read")
         action = self.env["ir.actions.act_window"]._for_xml_id(
             "messenger_marketing_support.action_messenger_support_question"
         )
