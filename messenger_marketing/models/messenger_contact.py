@@ -230,6 +230,8 @@ class MessengerContact(models.Model):
                 for contact in self
             ]
         )
+        # read newest first (the log's order), not in the order the cache received the lines
+        self.invalidate_recordset(["consent_log_ids"])
 
     def _unsubscribe(self, method, source=""):
         for contact in self:
