@@ -32,6 +32,8 @@ class MessengerSaleRule(models.Model):
         domain=[("model", "=", "sale.order")],
         check_company=True,
     )
+    # The channel and the WhatsApp template are not checked against the company: the rules
+    # of no company (the default ones) serve every company and may well use a company's bot.
     company_id = fields.Many2one("res.company", default=lambda self: self.env.company, index=True)
     team_id = fields.Many2one("crm.team", "Sales Team", help="Only orders of this team; empty for every team.")
     channel_mode = fields.Selection(
@@ -40,13 +42,12 @@ class MessengerSaleRule(models.Model):
         default="last_used",
         required=True,
     )
-    channel_id = fields.Many2one("messenger.channel", check_company=True)
+    channel_id = fields.Many2one("messenger.channel")
     step_ids = fields.One2many("messenger.sale.rule.step", "rule_id", "Follow-up Series", copy=True)
     whatsapp_template_id = fields.Many2one(
         "messenger.whatsapp.template",
         "WhatsApp Template",
         domain=[("status", "=", "approved")],
-        check_company=True,
         help="Sent to WhatsApp contacts who have not written in the last 24 hours, when WhatsApp takes "
         "nothing but an approved template.",
     )
@@ -202,7 +203,6 @@ class MessengerSaleRuleStep(models.Model):
         "messenger.whatsapp.template",
         "WhatsApp Template",
         domain=[("status", "=", "approved")],
-        check_company=True,
         help="A late follow-up reaches a WhatsApp contact who has not written in the last 24 hours only as an "
         "approved template.",
     )
