@@ -92,12 +92,12 @@ def prepare(env, provider, fake, count, *, channels=1, unlimited=False, repeat_s
         [{"name": f"bench-dispatch-{provider.code}-{n}", **vals} for n in range(channels)]
     )
     cr.execute(
-        """INSERT INTO messenger_contact (name, channel_id, chat_id, state, answered_by, last_inbound_at,
-                                          create_date, write_date)
-           SELECT 'Bench ' || g, (%s::int[])[1 + g %% %s], (700000000 + g)::text, 'subscribed', 'bot',
+        """INSERT INTO messenger_contact (name, channel_id, company_id, chat_id, state, answered_by,
+                                          last_inbound_at, create_date, write_date)
+           SELECT 'Bench ' || g, ch.id, ch.company_id, (700000000 + g)::text, 'subscribed', 'bot',
                   CASE WHEN %s THEN now() at time zone 'utc' END, now(), now()
-           FROM generate_series(1, %s) g""",
-        [records.ids, channels, provider.window, chats],
+           FROM generate_series(1, %s) g JOIN messenger_channel ch ON ch.id = (%s::int[])[1 + g %% %s]""",
+        [provider.window, chats, records.ids, channels],
     )
     mailing = env["mailing.mailing"].create(
         {

@@ -39,9 +39,11 @@ def prepare(env, size):
     if not channel:
         channel = env["messenger.channel"].create({"name": tag, "provider": "sandbox"})
         cr.execute(
-            """INSERT INTO messenger_contact (name, channel_id, chat_id, state, answered_by, create_date, write_date)
-               SELECT 'Bench ' || g, %s, 'b' || g, 'subscribed', 'bot', now(), now() FROM generate_series(1, %s) g""",
-            [channel.id, size],
+            """INSERT INTO messenger_contact (name, channel_id, company_id, chat_id, state, answered_by,
+                                             create_date, write_date)
+               SELECT 'Bench ' || g, %s, %s, 'b' || g, 'subscribed', 'bot', now(), now()
+               FROM generate_series(1, %s) g""",
+            [channel.id, channel.company_id.id or None, size],
         )
     mlist = env["mailing.list"].search([("name", "=", tag)], limit=1)
     if not mlist:

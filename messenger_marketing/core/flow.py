@@ -9,7 +9,8 @@ from datetime import datetime, timedelta
 
 PAYLOAD_PREFIX = "flow:"
 MAX_PAYLOAD_BYTES = 64  # Telegram's limit for a button's callback_data
-_PAYLOAD = re.compile(r"^flow:(\d{1,12}):([A-Za-z0-9_]{1,32})$")
+# [0-9], not \d: \d also matches other scripts' digits, which int() reads as well
+_PAYLOAD = re.compile(r"^flow:([0-9]{1,12}):([A-Za-z0-9_]{1,32})$")
 
 
 @dataclass

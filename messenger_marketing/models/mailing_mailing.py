@@ -10,6 +10,8 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL
 
+from .web_url import check_web_urls
+
 
 class MailingMailing(models.Model):
     _inherit = "mailing.mailing"
@@ -94,6 +96,10 @@ class MailingMailing(models.Model):
                     problems="; ".join(problems),
                 )
             )
+
+    @api.constrains("messenger_image_url")
+    def _check_messenger_image_url(self):
+        check_web_urls(self, "messenger_image_url")
 
     @api.constrains("messenger_body", "messenger_template_id")
     def _check_messenger_body_static(self):
@@ -456,6 +462,9 @@ class MailingMailing(models.Model):
 
 
 class MailingMessengerButton(models.Model):
+    """A link button of a campaign. No company of its own: Odoo's mailings have none, and
+    a button is seen with its mailing, by the same users."""
+
     _name = "mailing.messenger.button"
     _description = "Messenger Campaign Link Button"
     _order = "sequence, id"
@@ -465,6 +474,10 @@ class MailingMessengerButton(models.Model):
     label = fields.Char(required=True, translate=True)
     url = fields.Char("URL", required=True)
     link_tracker_id = fields.Many2one("link.tracker", readonly=True, copy=False)
+
+    @api.constrains("url")
+    def _check_url(self):
+        check_web_urls(self, "url")
 
 
 class MailingTrace(models.Model):

@@ -59,6 +59,7 @@ class MessengerFlow(models.Model):
     warming_id = fields.Many2one(
         "messenger.warming",
         "Lead Warming",
+        check_company=True,
         help="Follow-up sequence started when this flow creates a lead (else the channel's).",
     )
     link_ids = fields.One2many("messenger.flow.link", "flow_id", "Entry Links")
@@ -176,6 +177,7 @@ class MessengerFlowLink(models.Model):
     _name = "messenger.flow.link"
     _description = "Messenger Entry Link"
     _order = "id desc"
+    _check_company_auto = True
 
     name = fields.Char(compute="_compute_name", store=True, readonly=False, required=True, precompute=True)
     active = fields.Boolean(default=True)
@@ -185,9 +187,12 @@ class MessengerFlowLink(models.Model):
         "messenger.flow",
         ondelete="cascade",
         index="btree_not_null",
+        check_company=True,
         help="Empty: the product's flow, else the channel's landing flow.",
     )
-    product_tmpl_id = fields.Many2one("product.template", "Product", ondelete="cascade", index="btree_not_null")
+    product_tmpl_id = fields.Many2one(
+        "product.template", "Product", ondelete="cascade", index="btree_not_null", check_company=True
+    )
     source_id = fields.Many2one("utm.source", "Source", help="Where the link is published, e.g. an Instagram post.")
     medium_id = fields.Many2one(
         "utm.medium",

@@ -33,6 +33,7 @@ from odoo import _, api, fields, models
 from odoo.tools import format_amount, format_datetime
 
 from ..core.flow import button_payload, clean_email, parse_callback_time
+from .web_url import check_web_urls
 
 _logger = logging.getLogger(__name__)
 
@@ -59,8 +60,10 @@ class MessengerFlowStep(models.Model):
     _name = "messenger.flow.step"
     _description = "Messenger Flow Step"
     _order = "flow_id, sequence, id"
+    _check_company_auto = True
 
     flow_id = fields.Many2one("messenger.flow", required=True, ondelete="cascade", index=True)
+    company_id = fields.Many2one(related="flow_id.company_id", store=True, index=True)
     sequence = fields.Integer(default=10)
     name = fields.Char("Label", help="To recognise the step in branches; the customer does not see it.")
     step_type = fields.Selection(STEP_TYPES, "Type", required=True, default="message")
@@ -79,14 +82,17 @@ class MessengerFlowStep(models.Model):
         "Text on a Wrong Answer", translate=True, help="Said before asking again when the answer is not valid."
     )
     product_tmpl_id = fields.Many2one(
-        "product.template", "Product", help="Empty: the product of the entry link the person came from."
+        "product.template",
+        "Product",
+        check_company=True,
+        help="Empty: the product of the entry link the person came from.",
     )
     block_kind = fields.Selection(
         [("review", "Reviews"), ("case", "Cases"), ("award", "Awards")],
         "Blocks of Kind",
         help="Shows the blocks of this kind for the product (or general ones) when no block is chosen.",
     )
-    block_ids = fields.Many2many("messenger.content.block", string="Content Blocks")
+    block_ids = fields.Many2many("messenger.content.block", string="Content Blocks", check_company=True)
     block_limit = fields.Integer("At Most", default=3)
     button_label = fields.Char(
         "Button Label",
@@ -335,6 +341,7 @@ class MessengerFlowButton(models.Model):
 
     step_id = fields.Many2one("messenger.flow.step", required=True, ondelete="cascade", index=True)
     flow_id = fields.Many2one(related="step_id.flow_id")
+    company_id = fields.Many2one(related="step_id.company_id", store=True, index=True)
     sequence = fields.Integer(default=10)
     label = fields.Char(required=True, translate=True)
     value = fields.Char("Saved Answer", help="What the answer is saved as; empty: the label.")
@@ -346,6 +353,10 @@ class MessengerFlowButton(models.Model):
         help="Empty: the step after this one.",
     )
     url = fields.Char("Or Open Link", help="A link button; it does not answer the question.")
+
+    @api.constrains("url")
+    def _check_url(self):
+        check_web_urls(self, "url")
 
     def _as_button(self):
         self.ensure_one()

@@ -1,6 +1,7 @@
 from odoo import api, models
 
 from ..core import signing
+from ..core.public import parse_id
 
 # prefix of a signed image reference -> (model, image field served)
 IMAGE_SOURCES = {
@@ -38,8 +39,9 @@ class MessengerImage(models.AbstractModel):
     def _record_for(self, ref):
         """(record, field) a signed reference names, or None."""
         value = signing.verify(self._secret(), ref)
-        if not value or value[0] not in IMAGE_SOURCES or not value[1:].isdigit():
+        record_id = parse_id(value[1:]) if value else None
+        if not record_id or value[0] not in IMAGE_SOURCES:
             return None
         model, field = IMAGE_SOURCES[value[0]]
-        record = self.env[model].sudo().browse(int(value[1:])).exists()
+        record = self.env[model].sudo().browse(record_id).exists()
         return (record, field) if record and record[field] else None

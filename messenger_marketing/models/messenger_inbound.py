@@ -60,12 +60,22 @@ class MessengerInbound(models.AbstractModel):
         contact = Contact.search([("channel_id", "=", channel.id), ("chat_id", "=", event.chat_id)], limit=1)
         vals = {k: v for k, v in (("name", event.name), ("username", event.username), ("lang", event.lang)) if v}
         if not contact:
+            # company_id is stored, related to the channel's: the ORM would write it, and the
+            # company record rule reads it, so this INSERT writes it too.
             self.env.cr.execute(
-                """INSERT INTO messenger_contact (channel_id, chat_id, name, state, answered_by,
+                """INSERT INTO messenger_contact (channel_id, company_id, chat_id, name, state, answered_by,
                                                  create_date, write_date, create_uid, write_uid)
-                   VALUES (%s, %s, %s, 'subscribed', 'bot', now() at time zone 'utc', now() at time zone 'utc', %s, %s)
+                   VALUES (%s, %s, %s, %s, 'subscribed', 'bot', now() at time zone 'utc', now() at time zone 'utc',
+                           %s, %s)
                    ON CONFLICT (channel_id, chat_id) DO NOTHING""",
-                (channel.id, event.chat_id, event.name or event.chat_id, self.env.uid, self.env.uid),
+                (
+                    channel.id,
+                    channel.company_id.id or None,
+                    event.chat_id,
+                    event.name or event.chat_id,
+                    self.env.uid,
+                    self.env.uid,
+                ),
             )
             # Created here, or by a concurrent webhook of the same person: either way, found now.
             contact = Contact.search([("channel_id", "=", channel.id), ("chat_id", "=", event.chat_id)], limit=1)

@@ -16,15 +16,18 @@ _logger = logging.getLogger(__name__)
 
 class MessengerChannel(models.Model):
     _inherit = "messenger.channel"
+    _check_company_auto = True
 
     landing_flow_id = fields.Many2one(
         "messenger.flow",
         "Messenger Landing",
+        check_company=True,
         help="The flow that answers /start without a link. Empty: the welcome message.",
     )
     warming_id = fields.Many2one(
         "messenger.warming",
         "Lead Warming",
+        check_company=True,
         help="Follow-up sequence for chat leads of this channel whose flow has none.",
     )
     link_ids = fields.One2many("messenger.flow.link", "channel_id", "Entry Links")

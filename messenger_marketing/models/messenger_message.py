@@ -52,6 +52,9 @@ class MessengerMessage(models.Model):
     channel_id = fields.Many2one("messenger.channel", required=True, ondelete="cascade")
     contact_id = fields.Many2one("messenger.contact", required=True, ondelete="cascade", index=True)
     partner_id = fields.Many2one(related="contact_id.partner_id")
+    # Not stored: a campaign writes its rows in one INSERT (mailing_mailing) and a column
+    # more costs on every launch; the company rule goes through the channel, a join on a
+    # few rows, and is right for every row however it was written.
     company_id = fields.Many2one(related="channel_id.company_id")
     direction = fields.Selection([("out", "Outgoing"), ("in", "Incoming")], required=True, default="out")
     kind = fields.Selection(

@@ -19,14 +19,21 @@ class MessengerSaleRule(models.Model):
     _name = "messenger.sale.rule"
     _description = "Messenger Message on Sale Order Event"
     _order = "event, team_id, sequence, id"
+    _check_company_auto = True
 
     name = fields.Char(required=True, translate=True)
     active = fields.Boolean(default=True)
     sequence = fields.Integer(default=10)
     event = fields.Selection(EVENTS, required=True)
     template_id = fields.Many2one(
-        "messenger.template", required=True, ondelete="restrict", domain=[("model", "=", "sale.order")]
+        "messenger.template",
+        required=True,
+        ondelete="restrict",
+        domain=[("model", "=", "sale.order")],
+        check_company=True,
     )
+    # The channel and the WhatsApp template are not checked against the company: the rules
+    # of no company (the default ones) serve every company and may well use a company's bot.
     company_id = fields.Many2one("res.company", default=lambda self: self.env.company, index=True)
     team_id = fields.Many2one("crm.team", "Sales Team", help="Only orders of this team; empty for every team.")
     channel_mode = fields.Selection(
@@ -179,12 +186,18 @@ class MessengerSaleRuleStep(models.Model):
     _name = "messenger.sale.rule.step"
     _description = "Follow-up Step after a Sale Order Event"
     _order = "sequence, delay_days, id"
+    _check_company_auto = True
 
     rule_id = fields.Many2one("messenger.sale.rule", required=True, ondelete="cascade")
+    company_id = fields.Many2one(related="rule_id.company_id", store=True, index=True)
     sequence = fields.Integer(default=10)
     delay_days = fields.Float("After (days)", required=True, default=1)
     template_id = fields.Many2one(
-        "messenger.template", required=True, ondelete="restrict", domain=[("model", "=", "sale.order")]
+        "messenger.template",
+        required=True,
+        ondelete="restrict",
+        domain=[("model", "=", "sale.order")],
+        check_company=True,
     )
     whatsapp_template_id = fields.Many2one(
         "messenger.whatsapp.template",
@@ -202,6 +215,7 @@ class MessengerSaleNotification(models.Model):
     _description = "Sale Order Event Already Notified"
 
     order_id = fields.Many2one("sale.order", required=True, ondelete="cascade", index=True)
+    company_id = fields.Many2one(related="order_id.company_id", store=True, index=True)
     event = fields.Char(required=True)
 
     _sql_constraints = [("order_event_unique", "UNIQUE(order_id, event)", "An order event is notified once.")]
@@ -209,11 +223,13 @@ class MessengerSaleNotification(models.Model):
     @api.model
     def _claim(self, orders, event):
         """Record the event for the orders; return those that did not have it yet."""
+        orders.flush_recordset(["company_id"])
         self.env.cr.execute(
-            """INSERT INTO messenger_sale_notification (order_id, event, create_uid, write_uid, create_date,
-                                                       write_date)
-               SELECT unnest(%s::int[]), %s, %s, %s, now() at time zone 'utc', now() at time zone 'utc'
+            """INSERT INTO messenger_sale_notification (order_id, company_id, event, create_uid, write_uid,
+                                                       create_date, write_date)
+               SELECT o.id, o.company_id, %s, %s, %s, now() at time zone 'utc', now() at time zone 'utc'
+               FROM sale_order o WHERE o.id = ANY(%s::int[])
                ON CONFLICT (order_id, event) DO NOTHING RETURNING order_id""",
-            (orders.ids, event, self.env.uid, self.env.uid),
+            (event, self.env.uid, self.env.uid, orders.ids),
         )
         return orders.browse(sorted(r[0] for r in self.env.cr.fetchall()))

@@ -17,6 +17,7 @@ class MessengerTemplate(models.Model):
 
     name = fields.Char(required=True, translate=True)
     active = fields.Boolean(default=True)
+    company_id = fields.Many2one("res.company", index=True, help="Leave empty to share between companies.")
     model_id = fields.Many2one(
         "ir.model", "Applies to", required=True, ondelete="cascade", domain=[("transient", "=", False)]
     )

@@ -8,6 +8,8 @@ from datetime import timedelta
 
 from odoo import _, api, fields, models
 
+from .web_url import check_web_urls
+
 _logger = logging.getLogger(__name__)
 
 
@@ -49,6 +51,7 @@ class MessengerWarmingStep(models.Model):
     _order = "warming_id, sequence, id"
 
     warming_id = fields.Many2one("messenger.warming", required=True, ondelete="cascade", index=True)
+    company_id = fields.Many2one(related="warming_id.company_id", store=True, index=True)
     sequence = fields.Integer(default=10)
     delay_days = fields.Float(
         "After (days)", required=True, default=1, help="After the previous message (or the lead)."
@@ -57,6 +60,10 @@ class MessengerWarmingStep(models.Model):
     image = fields.Image(max_width=1280, max_height=1280)
     button_label = fields.Char(translate=True)
     button_url = fields.Char("Button Link")
+
+    @api.constrains("button_url")
+    def _check_button_url(self):
+        check_web_urls(self, "button_url")
 
     def _buttons(self):
         self.ensure_one()

@@ -118,6 +118,7 @@ class MessengerWhatsappTemplateParam(models.Model):
     _order = "template_id, sequence, id"
 
     template_id = fields.Many2one("messenger.whatsapp.template", required=True, ondelete="cascade", index=True)
+    company_id = fields.Many2one(related="template_id.company_id", store=True, index=True)
     sequence = fields.Integer(default=10)
     name = fields.Char("Placeholder", required=True, help="1 for {{1}}, or the name of a named placeholder.")
     field_path = fields.Char(

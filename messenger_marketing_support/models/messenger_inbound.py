@@ -1,5 +1,6 @@
 from odoo import models
 
+from odoo.addons.messenger_marketing.core.public import parse_id
 from odoo.addons.messenger_marketing.models.messenger_template import CONTACT_US_PAYLOAD
 
 from .messenger_contact import HANDOFF_PAYLOAD, PAYLOAD_PREFIX
@@ -35,7 +36,7 @@ class MessengerInbound(models.AbstractModel):
             contact._support_hand_off("asked", Question)
             return True
         kind, _sep, question_id = payload[len(PAYLOAD_PREFIX) :].partition(":")
-        question = Question.browse(int(question_id) if question_id.isdigit() else 0)
+        question = Question.browse(parse_id(question_id) or 0)
         if kind in ("y", "n") and question.exists():
             contact._support_feedback(question, helpful=kind == "y")
         return True  # our namespace: an unknown or stale kb: button is answered by nothing else

@@ -3,6 +3,9 @@ import re
 from odoo import api, fields, models
 from odoo.tools import SQL
 
+from odoo.addons.messenger_marketing.core.public import is_web_url
+from odoo.addons.messenger_marketing.models.web_url import check_web_urls
+
 # Languages of articles: the code stored on the article (the first part of an Odoo language
 # code, "ru" for ru_RU), its label, and the PostgreSQL text search configuration whose
 # stemmer turns «доставки», «доставкой» into one word. "other" only splits words.
@@ -104,11 +107,21 @@ class MessengerSupportArticle(models.Model):
             )
         )
 
+    @api.constrains("external_url")
+    def _check_external_url(self):
+        check_web_urls(self, "external_url")
+
+    def _external_link(self):
+        """The external URL when it is a web address: a value written before the
+        constraint, or past it in SQL, is not sent nor shown as a link."""
+        self.ensure_one()
+        return self.external_url if is_web_url(self.external_url) else False
+
     @api.depends("external_url", "name")
     def _compute_url(self):
         base = self.env["ir.config_parameter"].sudo().get_param("web.base.url", "")
         for article in self:
-            if article.external_url:
+            if article._external_link():
                 article.url = article.external_url
             elif article.id:
                 article.url = f"{base}{article._page_path()}"

@@ -2,6 +2,10 @@ from odoo import api, fields, models
 
 
 class MessengerSupportTag(models.Model):
+    """A word that articles are matched by. No company: tags are shared vocabulary, unique
+    by name over the database so that an import reuses them; what a company writes is in
+    its articles, which the company rule keeps apart (a tag's articles are read through it)."""
+
     _name = "messenger.support.tag"
     _description = "Knowledge Base Tag"
     _order = "name"
