@@ -175,9 +175,11 @@ class TestHostileBodies(WebhookCase):
                 response = self.post(code, self.envelope(code, value).encode())
                 self.assertIn(response.status_code, (200, 400), response.text)
         for code in CHANNELS:  # a huge number where an id goes
-            body = json.dumps(valid_event(code, self.secret(code), chat="9" * 300)).encode()
+            event = valid_event(code, self.secret(code), chat="9" * 300)
+            if code == "vk":  # a peer that large is a group chat, which the bot ignores: the event's own id
+                event = {**valid_event(code, self.secret(code)), "event_id": "9" * 300}
             with self.subTest(code=code, huge_id=True):
-                self.assert_refused(code, body)
+                self.assert_refused(code, json.dumps(event).encode())
 
     def test_encodings_other_than_utf8_are_refused(self):
         for code in CHANNELS:
