@@ -144,6 +144,11 @@ class MessengerWebhookEvent(models.Model):
         deadline = time.monotonic() + (time_budget or self._param("webhook_retry_time_budget", 50))
         seen = set()
         while time.monotonic() < deadline:
+            if auto_commit:
+                self.env.cr.commit()  # each event in a transaction of its own
+                # under READ COMMITTED, a row that another worker handled since our
+                # snapshot is skipped, not a serialization error (Odoo's REPEATABLE READ)
+                self.env.cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
             event = self._lock(
                 "state = 'retry' AND next_attempt_at <= %s AND NOT (id = ANY(%s::int[]))",
                 (fields.Datetime.now(), list(seen)),
@@ -153,8 +158,8 @@ class MessengerWebhookEvent(models.Model):
                 break
             seen.add(event.id)  # a delay of 0 would make it due again at once
             event._retry_locked()
-            if auto_commit:
-                self.env.cr.commit()
+        if auto_commit:
+            self.env.cr.commit()
 
     def action_retry(self):
         """Retry now, on a manager's request: also an event that used up its tries."""

@@ -7,17 +7,21 @@ The handler failure is real: Odoo's own ``mail.message`` creation raises (patche
 model, not in this addon), as a full disk or a broken mail override would make it.
 """
 
+import dataclasses
 import itertools
 import json
 import xmlrpc.client
 from datetime import timedelta
 from unittest.mock import patch
 
-from odoo import fields
+import odoo
+from odoo import SUPERUSER_ID, api, fields
 from odoo.exceptions import AccessError
-from odoo.tests import HttpCase, new_test_user, tagged
+from odoo.tests import BaseCase, HttpCase, new_test_user, tagged
+from odoo.tests.common import get_db_name
 
 from ..controllers.webhook import DEFAULT_MAX_BYTES, MAX_BYTES_PARAM
+from ..core.providers import InboundEvent
 from .common import meta_signature
 
 VK_GROUP = 7777
@@ -386,3 +390,61 @@ class TestFailedEvents(WebhookCase):
         with self.assertRaises(AccessError):
             Event.browse(event.id).action_retry()
         self.assertEqual(self.kept().state, "retry")
+
+
+@tagged("post_install", "-at_install")
+class TestRetryWorkers(BaseCase):
+    """Two cron workers, each with its own committed transactions, on one kept event."""
+
+    def setUp(self):
+        super().setUp()
+        self.registry = odoo.modules.registry.Registry(get_db_name())
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            self.channel_id = env["messenger.channel"].create({"name": "Workers", "provider": "sandbox"}).id
+            event = InboundEvent(event_id="w1", kind="message", chat_id="w1", text="Hello from the retry")
+            self.event_id = (
+                env["messenger.webhook.event"]
+                .create(
+                    {
+                        "channel_id": self.channel_id,
+                        "event_id": event.event_id,
+                        "kind": event.kind,
+                        "state": "retry",
+                        "attempts": 1,
+                        "payload": dataclasses.asdict(event),
+                        "next_attempt_at": fields.Datetime.now() - timedelta(seconds=1),
+                    }
+                )
+                .id
+            )
+        self.addCleanup(self._cleanup)
+
+    def _cleanup(self):
+        with self.registry.cursor() as cr:
+            api.Environment(cr, SUPERUSER_ID, {})["messenger.channel"].browse(self.channel_id).unlink()
+
+    def run_worker(self):
+        with self.registry.cursor() as cr:
+            api.Environment(cr, SUPERUSER_ID, {})["messenger.webhook.event"]._cron_retry()
+
+    def handled(self):
+        with self.registry.cursor() as cr:
+            cr.execute(
+                """SELECT (SELECT state FROM messenger_webhook_event WHERE id = %s),
+                          (SELECT count(*) FROM messenger_message WHERE channel_id = %s AND direction = 'in')""",
+                (self.event_id, self.channel_id),
+            )
+            return cr.fetchone()
+
+    def test_a_locked_event_is_left_to_its_worker(self):
+        with self.registry.cursor() as busy:
+            # another worker is handling the event: it holds the row
+            busy.execute("SELECT id FROM messenger_webhook_event WHERE id = %s FOR UPDATE", [self.event_id])
+            self.run_worker()  # does not wait for it, and does not take it
+            self.assertEqual(self.handled(), ("retry", 0))
+            busy.rollback()  # that worker died: the event is still due
+        self.run_worker()
+        self.assertEqual(self.handled(), ("done", 1))
+        self.run_worker()
+        self.assertEqual(self.handled(), ("done", 1), "handled once")
