@@ -43,6 +43,7 @@
         "views/messenger_warming_views.xml",
         "views/crm_lead_views.xml",
         "views/product_views.xml",
+        "views/messenger_webhook_event_views.xml",
         "views/messenger_menus.xml",
     ],
     "demo": ["demo/messenger_demo.xml"],

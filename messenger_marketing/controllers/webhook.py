@@ -8,6 +8,9 @@ from ..core.providers import WebhookRejectedError, WebhookReply
 
 _logger = logging.getLogger(__name__)
 
+MAX_BYTES_PARAM = "messenger_marketing.webhook_max_bytes"
+DEFAULT_MAX_BYTES = 1024 * 1024  # the largest update of any provider is a few kilobytes
+
 
 class MessengerWebhook(http.Controller):
     @http.route(
@@ -29,9 +32,16 @@ class MessengerWebhook(http.Controller):
             return self._answer(WebhookReply(404, {"ok": False, "error": "unknown channel"}))
         provider = channel._provider()
         httprequest = request.httprequest
-        # cached: Odoo runs the request again after a serialization failure, and the
-        # second run must read the same body, not an empty stream
-        body = httprequest.get_data()
+        limit = int(request.env["ir.config_parameter"].sudo().get_param(MAX_BYTES_PARAM, DEFAULT_MAX_BYTES))
+        body = self._body(limit)
+        if body is None:
+            _logger.warning(
+                "Messenger webhook refused for channel %s from %s: body over %s bytes",
+                channel.id,
+                httprequest.remote_addr,
+                limit,
+            )
+            return self._answer(WebhookReply(413, {"ok": False, "error": f"body over {limit} bytes"}))
         try:
             reply = provider.challenge(httprequest.method, httprequest.args.to_dict(), httprequest.headers, body)
             if reply is not None:
@@ -40,7 +50,7 @@ class MessengerWebhook(http.Controller):
             if httprequest.method != "POST":
                 raise WebhookRejectedError(405, "only POST brings events")
             provider.verify_webhook(httprequest.headers, body)
-            events = provider.parse_webhook(body)
+            events = provider.check_events(provider.parse_webhook(body))
         except WebhookRejectedError as exc:
             _logger.warning(
                 "Messenger webhook refused for channel %s from %s: %s",
@@ -51,6 +61,30 @@ class MessengerWebhook(http.Controller):
             return self._answer(WebhookReply(exc.status, {"ok": False, "error": exc.reason}))
         request.env["messenger.inbound"].sudo()._process(channel, events)
         return self._answer(WebhookReply(200, provider.webhook_reply(events)))
+
+    @staticmethod
+    def _body(limit):
+        """The request body, or None when it is longer than ``limit`` bytes: never read
+        more than one byte past the limit, whatever the request says of its length."""
+        httprequest = request.httprequest
+        if (httprequest.content_length or 0) > limit:
+            return None
+        # Werkzeug reads a chunked body to its end, and trusts a chunked body over its
+        # Content-Length: read its stream ourselves, which Odoo's request does not expose.
+        wrapped = httprequest._HTTPRequest__wrapped
+        if getattr(wrapped, "_cached_data", None) is None:
+            chunks, size = [], 0
+            while size <= limit:
+                chunk = wrapped.stream.read(limit + 1 - size)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+            # kept where get_data() keeps it: Odoo runs the request again after a
+            # serialization failure, and the second run must read the same body
+            wrapped._cached_data = b"".join(chunks)
+        body = wrapped._cached_data
+        return body if len(body) <= limit else None
 
     @staticmethod
     def _answer(reply):

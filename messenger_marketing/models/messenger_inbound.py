@@ -7,6 +7,7 @@ Features of this addon and of others hook in by overriding ``_on_start``, ``_on_
 import dataclasses
 import logging
 import re
+import traceback
 
 import psycopg2
 from markupsafe import Markup
@@ -27,27 +28,40 @@ class MessengerInbound(models.AbstractModel):
 
     @api.model
     def _process(self, channel, events):
-        """Handle normalized events of one channel; replays are ignored."""
+        """Handle normalized events of one channel; replays are ignored. An event that
+        fails is kept for the retry cron (messenger.webhook.event), so the provider is
+        answered and does not send the same update forever (Telegram holds the later
+        ones back meanwhile), and the customer's message is not lost."""
         self = self.sudo()  # noqa: PLW0642 - called by public webhooks after authentication
+        Event = self.env["messenger.webhook.event"]
         for event in map(self._clean, events):
-            if not self.env["messenger.webhook.event"]._claim(channel, event):
+            row_id = Event._claim(channel, event)
+            if not row_id:
                 _logger.info("Messenger: ignoring replayed event %s on channel %s", event.event_id, channel.id)
                 continue
             if event.kind == "other" or not (event.chat_id or event.provider_message_id):
                 continue
-            try:
-                with self.env.cr.savepoint():
-                    if event.kind == "status":  # about a message we sent: no contact to create
-                        self.env["messenger.message"]._apply_status(channel, event)
-                        continue
+            error = self._handle_event(channel, event)
+            if error:
+                Event.browse(row_id)._keep_failed(event, error)
+
+    def _handle_event(self, channel, event):
+        """Handle one recorded event, for the webhook and for the retry cron alike; return
+        None, or the traceback of the failure, whose changes are rolled back. Database
+        trouble is raised: the request or the cron fails and is run again."""
+        try:
+            with self.env.cr.savepoint():
+                if event.kind == "status":  # about a message we sent: no contact to create
+                    self.env["messenger.message"]._apply_status(channel, event)
+                else:
                     contact = self._contact(channel, event)
                     getattr(self, f"_handle_{event.kind}")(contact, event)
-            except psycopg2.OperationalError:
-                raise  # database trouble: fail the request so the provider retries it
-            except Exception:
-                # A bug must not make the provider retry the same update forever (Telegram
-                # holds the later ones back meanwhile): log it with the event id and go on.
-                _logger.exception("Messenger: could not handle event %s of channel %s", event.event_id, channel.id)
+        except psycopg2.OperationalError:
+            raise
+        except Exception:
+            _logger.exception("Messenger: could not handle event %s of channel %s", event.event_id, channel.id)
+            return traceback.format_exc()
+        return None
 
     @staticmethod
     def _clean(event):

@@ -27,5 +27,6 @@ from . import (
     test_text_format,
     test_tour,
     test_translations,
+    test_webhook_hardening,
     test_webhook_telegram,
 )

@@ -175,12 +175,13 @@ class TestVk(ProvidersSetupMixin, WebhookMixin, HttpCase):
         return self.vk_event("message_new", {"message": message, "client_info": {"keyboard": True}})
 
     def test_confirmation_answers_the_code(self):
-        body = {"type": "confirmation", "group_id": int(self.channel.vk_group_id)}
+        secret = self.channel.webhook_secret
+        body = {"type": "confirmation", "group_id": int(self.channel.vk_group_id), "secret": secret}
         response = self.post_raw(self.channel, body)
         self.assertEqual((response.status_code, response.text), (200, CONFIRMATION_CODE))
         self.assertTrue(response.headers["Content-Type"].startswith("text/plain"))
         with self.assertLogs(LOGGER, "WARNING"):
-            other = self.post_raw(self.channel, {"type": "confirmation", "group_id": 1})
+            other = self.post_raw(self.channel, {**body, "group_id": 1})
         self.assertEqual(other.status_code, 403)
         self.assertNotIn(CONFIRMATION_CODE, other.text)
 

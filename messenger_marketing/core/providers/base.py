@@ -1,5 +1,7 @@
 """The interface every messenger provider implements, and the normalized data it speaks."""
 
+import json
+import math
 from dataclasses import dataclass, field
 
 from ..text import html_to_plain, split_text
@@ -12,6 +14,45 @@ BLOCKED = "blocked"  # the person blocked the bot: the contact is opted out
 OPTED_OUT = "opted_out"  # the person refused marketing at the provider: the contact is unsubscribed
 
 DAY = 24 * 3600.0
+
+# No provider nests its webhook JSON anywhere near this deep; much deeper, the parser
+# would exhaust Python's stack.
+MAX_JSON_DEPTH = 64
+# What reading a parsed body of an unexpected shape raises (a list for an object, a
+# number too large): each provider turns it into a 400.
+MALFORMED = (KeyError, TypeError, AttributeError, ValueError, OverflowError)
+# Longer ids are no provider's: PostgreSQL would refuse them in a unique index anyway.
+MAX_ID_LENGTH = 256
+
+
+def _no_constant(name):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text):
+    value = float(text)
+    if not math.isfinite(value):  # 1e999: no JSON column stores it
+        raise ValueError("number out of range")
+    return value
+
+
+def _check_tree(data, max_depth):
+    """Walk the parsed value without recursion: too deep is refused, and so is a string
+    that no UTF-8 text holds (a lone surrogate, written as an escape: PostgreSQL takes
+    no such text)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            value.encode()  # UnicodeEncodeError for a lone surrogate
+        elif isinstance(value, dict | list):
+            if depth > max_depth:
+                raise WebhookRejectedError(400, f"body is nested deeper than {max_depth} levels")
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str):
+                    key.encode()
+                stack.append((item, depth + 1))
 
 
 @dataclass
@@ -220,6 +261,27 @@ class Provider:
         raise NotImplementedError
 
     # -- webhooks --------------------------------------------------------------------
+    @staticmethod
+    def load_json(body, max_depth=MAX_JSON_DEPTH):
+        """The webhook body as a Python value; WebhookRejectedError(400) unless it is JSON
+        in UTF-8, nested at most ``max_depth`` levels, with finite numbers. Every provider
+        reads its body through this, so no input makes the parser fail another way."""
+        try:
+            data = json.loads(body.decode(), parse_constant=_no_constant, parse_float=_finite_float)
+            _check_tree(data, max_depth)
+        except RecursionError as exc:  # deeper than Python's stack, before _check_tree could look
+            raise WebhookRejectedError(400, f"body is nested deeper than {max_depth} levels") from exc
+        except (ValueError, UnicodeError) as exc:
+            raise WebhookRejectedError(400, f"body is not JSON in UTF-8 ({exc.__class__.__name__})") from exc
+        return data
+
+    def check_events(self, events):
+        """Refuse (400) events whose ids no provider sends: too long to index."""
+        for event in events:
+            if max(len(event.event_id), len(event.chat_id), len(event.provider_message_id)) > MAX_ID_LENGTH:
+                raise WebhookRejectedError(400, f"an id is longer than {MAX_ID_LENGTH} characters")
+        return events
+
     def challenge(self, method, query, headers, body):
         """A request that checks our endpoint rather than bringing events (Meta's GET
         ``hub.challenge``, VK's confirmation): return its WebhookReply, or None when the

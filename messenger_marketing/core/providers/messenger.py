@@ -30,6 +30,8 @@ class MessengerProvider(MetaMessagingProvider):
         for key, status in (("delivery", "delivered"), ("read", "read")):
             if key in item:
                 watermark = int(item[key]["watermark"])
+                if not 0 <= watermark < 10**13:  # milliseconds: before 1970 or after 2286
+                    raise ValueError("watermark out of range")
                 return InboundEvent(
                     f"{key}-{sender}-{watermark}", "status", chat_id=sender, status=status, watermark=watermark / 1000
                 )

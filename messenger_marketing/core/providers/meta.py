@@ -8,7 +8,6 @@ adds the Send API and the ``messaging`` webhook events that Messenger and Instag
 
 import hashlib
 import hmac
-import json
 import logging
 import re
 
@@ -17,6 +16,7 @@ import requests
 from .base import (
     BLOCKED,
     DAY,
+    MALFORMED,
     PERMANENT,
     SENT,
     TRANSIENT,
@@ -165,10 +165,7 @@ class MetaProvider(BlockingProvider):
             raise WebhookRejectedError(403, f"wrong {SIGNATURE_HEADER}")
 
     def _body(self, body):
-        try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise WebhookRejectedError(400, "body is not JSON") from exc
+        data = self.load_json(body)
         if not isinstance(data, dict) or data.get("object") != self.webhook_object:
             raise WebhookRejectedError(400, f"not a {self.label} webhook (object is not {self.webhook_object!r})")
         if not isinstance(data.get("entry"), list):
@@ -179,7 +176,7 @@ class MetaProvider(BlockingProvider):
         data = self._body(body)
         try:
             return [event for entry in data["entry"] for event in self._entry_events(entry)]
-        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        except MALFORMED as exc:
             raise WebhookRejectedError(400, f"malformed event: {exc.__class__.__name__}") from exc
 
     def _entry_events(self, entry):

@@ -5,7 +5,6 @@ reads the bot's answers from the outbox.
 """
 
 import hmac
-import json
 
 from .base import SENT, InboundEvent, Provider, SendResult, WebhookRejectedError
 
@@ -32,13 +31,13 @@ class SandboxProvider(Provider):
 
     def parse_webhook(self, body):
         """A sandbox webhook body is a JSON object with the InboundEvent fields."""
+        data = self.load_json(body)
         try:
-            data = json.loads(body)
             if not isinstance(data, dict):
                 raise TypeError("not an object")
             fields = InboundEvent.__dataclass_fields__
             event = InboundEvent(**{k: str(v) if fields[k].type is str else v for k, v in data.items() if k in fields})
-        except (ValueError, TypeError, UnicodeDecodeError) as exc:
+        except (ValueError, TypeError) as exc:
             raise WebhookRejectedError(400, "malformed sandbox event") from exc
         if event.kind not in KINDS:
             raise WebhookRejectedError(400, "unknown sandbox event kind")

@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import datetime
 import hmac
-import json
 import logging
 
 import httpx
@@ -20,6 +19,7 @@ from telegram.request import HTTPXRequest
 from ..text import html_to_plain, split_html, telegram_html
 from .base import (
     BLOCKED,
+    MALFORMED,
     PERMANENT,
     SENT,
     TRANSIENT,
@@ -181,15 +181,12 @@ class TelegramProvider(Provider):
             raise WebhookRejectedError(403, "missing or wrong secret token")
 
     def parse_webhook(self, body):
-        try:
-            update = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise WebhookRejectedError(400, "body is not JSON") from exc
+        update = self.load_json(body)
         if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
             raise WebhookRejectedError(400, "not a Telegram update (no integer update_id)")
         try:
             return [self._event(update)]
-        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        except MALFORMED as exc:
             raise WebhookRejectedError(400, f"malformed update: {exc.__class__.__name__}") from exc
 
     @staticmethod

@@ -18,7 +18,17 @@ import vk_api
 from vk_api.exceptions import TOO_MANY_RPS_CODE, ApiError, ApiHttpError, Captcha
 from vk_api.keyboard import VkKeyboard
 
-from .base import BLOCKED, PERMANENT, SENT, TRANSIENT, InboundEvent, SendResult, WebhookRejectedError, WebhookReply
+from .base import (
+    BLOCKED,
+    MALFORMED,
+    PERMANENT,
+    SENT,
+    TRANSIENT,
+    InboundEvent,
+    SendResult,
+    WebhookRejectedError,
+    WebhookReply,
+)
 from .blocking import BlockingProvider
 
 API_VERSION = "5.199"
@@ -161,12 +171,8 @@ class VkProvider(BlockingProvider):
         return SendResult(key, TRANSIENT, reason=f"Unexpected error while sending: {exc!r}")
 
     # -- webhooks (Callback API) ---------------------------------------------------------
-    @staticmethod
-    def _json(body):
-        try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise WebhookRejectedError(400, "body is not JSON") from exc
+    def _json(self, body):
+        data = self.load_json(body)
         if not isinstance(data, dict) or not isinstance(data.get("type"), str):
             raise WebhookRejectedError(400, "not a VK Callback API event (no type)")
         return data
@@ -183,8 +189,8 @@ class VkProvider(BlockingProvider):
             return None
         # VK checks the server before it sends events: the answer is the community's code
         self._check_group(data)
-        if "secret" in data:
-            self._check_secret(data)
+        # the code proves to VK that the server is ours: only VK, which knows the secret, gets it
+        self._check_secret(data)
         if not self.config.confirmation_code:
             raise WebhookRejectedError(403, "no confirmation code is set on the channel")
         return WebhookReply(200, self.config.confirmation_code)
@@ -206,7 +212,7 @@ class VkProvider(BlockingProvider):
         event_id = str(data.get("event_id") or hashlib.sha256(body).hexdigest())
         try:
             return [self._event(f"vk-{event_id}", data["type"], data.get("object") or {})]
-        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        except MALFORMED as exc:
             raise WebhookRejectedError(400, f"malformed event: {exc.__class__.__name__}") from exc
 
     @staticmethod
@@ -215,8 +221,8 @@ class VkProvider(BlockingProvider):
         {"command": "start"}."""
         if isinstance(raw, str):
             try:
-                raw = json.loads(raw)
-            except ValueError:
+                raw = VkProvider.load_json(raw.encode())
+            except WebhookRejectedError:
                 return raw
         if isinstance(raw, dict):
             if raw.get("command") == "start":
