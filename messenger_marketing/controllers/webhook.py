@@ -32,7 +32,7 @@ class MessengerWebhook(http.Controller):
             return self._answer(WebhookReply(404, {"ok": False, "error": "unknown channel"}))
         provider = channel._provider()
         httprequest = request.httprequest
-        limit = int(request.env["ir.config_parameter"].sudo().get_param(MAX_BYTES_PARAM, DEFAULT_MAX_BYTES))
+        limit = self._max_bytes()
         body = self._body(limit)
         if body is None:
             _logger.warning(
@@ -61,6 +61,15 @@ class MessengerWebhook(http.Controller):
             return self._answer(WebhookReply(exc.status, {"ok": False, "error": exc.reason}))
         request.env["messenger.inbound"].sudo()._process(channel, events)
         return self._answer(WebhookReply(200, provider.webhook_reply(events)))
+
+    @staticmethod
+    def _max_bytes():
+        value = request.env["ir.config_parameter"].sudo().get_param(MAX_BYTES_PARAM)
+        try:
+            return int(value) if value else DEFAULT_MAX_BYTES
+        except ValueError:  # a typo in the setting must not stop every webhook
+            _logger.warning("Messenger webhook: %s=%r is not a number of bytes", MAX_BYTES_PARAM, value)
+            return DEFAULT_MAX_BYTES
 
     @staticmethod
     def _body(limit):

@@ -226,6 +226,9 @@ class TestHostileBodies(WebhookCase):
         self.assert_refused("telegram", body + b" " * 2000, 413)
         self.assert_refused("telegram", body + b" " * 2000, 413, chunked=True)
         self.assertEqual(self.post("telegram", body).status_code, 200)
+        # a setting that is no number falls back to the default rather than failing every call
+        self.env["ir.config_parameter"].sudo().set_param(MAX_BYTES_PARAM, "1 MB")
+        self.assertEqual(self.post("telegram", body + b" " * 2000).status_code, 200)
 
 
 @tagged("post_install", "-at_install")
