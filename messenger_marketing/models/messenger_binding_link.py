@@ -106,7 +106,8 @@ class MessengerBindingLink(models.Model):
         return days if days > 0 else DEFAULT_DAYS
 
     def _lock(self):
-        """Hold the link until commit: two chats opening it at once bind one of them."""
+        """Hold the link until commit. A second chat opening it (or a second answer) meanwhile
+        waits here, then fails to serialize, and its webhook is retried: it sees the link used."""
         self.env.cr.execute("SELECT id FROM messenger_binding_link WHERE id = %s FOR UPDATE", [self.id])
         self.invalidate_recordset()
 

@@ -2,13 +2,19 @@
 customer's first chat keeps them unless it confirms the move or the new chat shares their
 phone number."""
 
+import functools
+import threading
 import xmlrpc.client
 from datetime import timedelta
 
-from odoo import fields
-from odoo.tests import HttpCase, new_test_user, tagged
+from odoo import SUPERUSER_ID, api, fields
+from odoo.modules.registry import Registry
+from odoo.service.model import retrying
+from odoo.tests import BaseCase, HttpCase, new_test_user, tagged
+from odoo.tests.common import get_db_name
 
 from ..core import signing
+from ..core.providers.base import InboundEvent
 from .common import TelegramSetupMixin
 from .flow_common import TelegramUpdatesMixin
 
@@ -303,3 +309,62 @@ class TestBindingLinkAccess(TelegramSetupMixin, HttpCase):
         link_id = self.links()[:1].id
         self.assert_refused("bl_user", "messenger.binding.link", "unlink", [link_id])
         self.assertTrue(self.rpc("bl_manager", "messenger.binding.link", "unlink", [link_id]))
+
+
+@tagged("post_install", "-at_install")
+class TestBindingLinkRace(BaseCase):
+    """Two chats open one link at the same moment, each webhook in its own transaction:
+    the second waits for the first and binds nothing. The data is committed for real (the
+    webhooks cannot see a test transaction), and removed at the end."""
+
+    def setUp(self):
+        super().setUp()
+        self.registry = Registry(get_db_name())
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            self.channel_id = env["messenger.channel"].create({"name": "Race bot", "provider": "sandbox"}).id
+            self.partner_id = env["res.partner"].create({"name": "Race customer"}).id
+            link = env["messenger.binding.link"].create({"channel_id": self.channel_id, "partner_id": self.partner_id})
+            self.payload = link.payload
+        self.addCleanup(self._cleanup)
+
+    def _cleanup(self):
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            env["messenger.channel"].browse(self.channel_id).unlink()
+            env["res.partner"].browse(self.partner_id).unlink()
+
+    def _open(self, cr, chat_id, retry=False):
+        """The webhook of ``chat_id`` opening the link; with ``retry``, retried on a
+        serialization failure and committed, as Odoo serves an HTTP request."""
+        env = api.Environment(cr, SUPERUSER_ID, {})
+        event = InboundEvent(f"race-{chat_id}", "start", chat_id=chat_id, text="/start", payload=self.payload)
+        channel = env["messenger.channel"].browse(self.channel_id)
+        process = functools.partial(env["messenger.inbound"]._process, channel, [event])
+        return retrying(process, env) if retry else process()
+
+    def test_two_chats_at_once_bind_one(self):
+        errors = []
+
+        def second():
+            try:
+                with self.registry.cursor() as cr:
+                    self._open(cr, "race-2", retry=True)
+            except Exception as exc:  # noqa: BLE001 - reported by the test below
+                errors.append(exc)
+
+        thread = threading.Thread(target=second)
+        with self.registry.cursor() as cr:
+            self._open(cr, "race-1")
+            thread.start()
+            thread.join(timeout=1.0)
+            self.assertTrue(thread.is_alive(), "the second chat waits for the first one's transaction")
+        thread.join(timeout=30)
+        self.assertFalse(thread.is_alive())
+        self.assertEqual(errors, [])
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            bound = env["messenger.contact"].search([("partner_id", "=", self.partner_id)])
+            self.assertEqual(bound.mapped("chat_id"), ["race-1"])
+            link = env["messenger.binding.link"].search([("channel_id", "=", self.channel_id)])
+            self.assertEqual((link.state, link.contact_id), ("bound", bound))
