@@ -211,15 +211,16 @@ class MessengerBindingLink(models.Model):
         match = ANSWER.match(payload or "")
         if not match:
             return False
-        link = self.sudo().browse(int(match.group(2))).exists()
-        if not link or signing.verify(link.channel_id._link_secret(), payload) is None:
+        value = signing.verify(contact.channel_id._link_secret(), payload)
+        link = self.sudo().browse(int(value[2:])).exists() if value else None
+        if not link:
             _logger.warning("Messenger: refused a binding answer with a bad signature from contact %s", contact.id)
             return True
         link._lock()
         days = self._validity_days()
         asked = link.state == "pending" and link.used_at > fields.Datetime.now() - timedelta(days=days)
         # only a chat that holds the customer answers for them, never the chat asking
-        if not asked or link.channel_id != contact.channel_id or contact.partner_id != link.partner_id:
+        if not asked or contact.partner_id != link.partner_id:
             _logger.warning(
                 "Messenger: ignored an answer to binding link %s from contact %s: not asked there or not pending",
                 link.id,
