@@ -4,6 +4,7 @@ from . import (
     ir_actions_server,
     mailing_mailing,
     messenger_access,
+    messenger_binding_link,
     messenger_channel,
     messenger_consent_log,
     messenger_contact,

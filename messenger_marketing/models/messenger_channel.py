@@ -3,7 +3,6 @@ import secrets
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
-from ..core import signing
 from ..core.providers import PROVIDERS, ChannelConfig, get_provider
 from .messenger_access import MANAGER, check_group, check_protected_fields
 
@@ -301,17 +300,6 @@ class MessengerChannel(models.Model):
         self.ensure_one()
         secret = self.env["ir.config_parameter"].sudo().get_param("database.secret")
         return f"{secret}:messenger-link:{self.id}"
-
-    def _partner_payload(self, partner):
-        return signing.sign(self._link_secret(), f"p{partner.id}")
-
-    def _partner_from_payload(self, payload):
-        """The partner a signed deep-link payload names, or None if it is not valid."""
-        value = signing.verify(self._link_secret(), payload)
-        if not value or not value.startswith("p") or not value[1:].isdigit():
-            return None
-        partner = self.env["res.partner"].sudo().browse(int(value[1:])).exists()
-        return partner or None
 
     def _deep_link(self, payload):
         return self._provider().deep_link(payload)

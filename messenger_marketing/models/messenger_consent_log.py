@@ -25,6 +25,7 @@ class MessengerConsentLog(models.Model):
         [
             ("start", "Started the bot"),
             ("deep_link", "Deep link"),
+            ("confirmed", "Confirmed in the customer's first chat"),
             ("phone", "Shared phone number"),
             ("stop_word", "Stop word"),
             ("button", "Unsubscribe button"),

@@ -278,11 +278,49 @@ class MessengerContact(models.Model):
 
     # -- partner binding ---------------------------------------------------------------
     def _bind_partner(self, partner, method, source=""):
+        """Link the contacts to the partner, with a consent-log line. Callers bind on a proof
+        only (a fresh binding link of a partner who has no chat on the channel, the number the
+        provider vouches for, the first chat's confirmation), so the partner's other chats on
+        the channel lose them, and are told."""
         for contact in self.filtered(lambda c: c.partner_id != partner):
+            previous = contact._partner_chats(partner)
             contact.sudo().partner_id = partner
             self.env["messenger.consent.log"].sudo().create(
                 {"contact_id": contact.id, "state": contact.state, "method": method, "source": source}
             )
+            previous._unbind_partner(method, contact.display_name)
+
+    def _unbind_partner(self, method, moved_to):
+        """The partner's updates moved to the chat ``moved_to``: these chats lose the partner."""
+        for contact in self:
+            partner = contact.partner_id
+            contact.sudo().partner_id = False
+            env = contact._in_lang()
+            self.env["messenger.consent.log"].sudo().create(
+                {
+                    "contact_id": contact.id,
+                    "state": contact.state,
+                    "method": method,
+                    "source": env._("%(partner)s moved to %(chat)s", partner=partner.display_name, chat=moved_to),
+                }
+            )
+            if method == "phone":
+                notice = env._("Your updates now go to another chat, which shared your phone number.")
+            else:
+                notice = env._("Done: your updates now go to the other chat.")
+            contact._send(notice)
+
+    def _partner_chats(self, partner):
+        """The partner's other chats on this contact's channel."""
+        self.ensure_one()
+        return self.sudo().search(
+            [("channel_id", "=", self.channel_id.id), ("partner_id", "=", partner.id), ("id", "!=", self.id)]
+        )
+
+    def _in_lang(self):
+        """An environment in the contact's language, for the texts the bot sends them."""
+        self.ensure_one()
+        return self.with_context(lang=self._lang()).env
 
     def _bind_phone(self, phone, create_partner=True):
         """Link the contact to the partner with this phone number, or to a new one (or to

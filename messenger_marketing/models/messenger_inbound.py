@@ -173,16 +173,8 @@ class MessengerInbound(models.AbstractModel):
         self._record(contact, event, event.text or "/start")
         if contact.state != "subscribed":
             contact._set_consent("subscribed", "start", event.text)
-        if event.payload and event.payload.startswith("p"):
-            partner = contact.channel_id._partner_from_payload(event.payload)
-            if partner:
-                contact._bind_partner(partner, "deep_link", event.payload)
-            else:
-                _logger.warning(
-                    "Messenger: refused a deep-link payload with a bad signature on channel %s (contact %s)",
-                    contact.channel_id.id,
-                    contact.id,
-                )
+        if event.payload and event.payload.startswith(("b", "p")):  # a binding link, or an old partner link
+            self.env["messenger.binding.link"]._open(contact, event)
         if contact.answered_by == "operator":
             return  # a person holds the conversation: the bot stays silent
         if not self._on_start(contact, event) and contact.channel_id.welcome_message:
@@ -213,16 +205,20 @@ class MessengerInbound(models.AbstractModel):
         if event.payload == UNSUBSCRIBE_PAYLOAD:
             contact._unsubscribe("button", event.payload)
             return
+        # the customer's first chat answers for them, also while an operator holds it
+        if self.env["messenger.binding.link"]._answer(contact, event.payload):
+            return
         if contact.answered_by != "operator":
             self._on_button(contact, event)
 
     def _button_text(self, contact, event):
         """How a button press reads in the conversation; features name their own buttons."""
-        return event.payload
+        return self.env["messenger.binding.link"]._answer_label(contact, event.payload) or event.payload
 
     def _handle_contact(self, contact, event):
         self._record(contact, event, _("[shared phone number] %s", event.phone))
-        contact._bind_phone(event.phone)
+        if not event.group_chat:  # a group's updates would reach all its members
+            contact._bind_phone(event.phone)
         if contact.answered_by != "operator":
             self._on_contact(contact, event)
 

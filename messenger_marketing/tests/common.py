@@ -20,6 +20,11 @@ def meta_signature(app_secret, body):
     return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def binding_payload(channel, partner):
+    """The start parameter of a new binding link of the partner on the channel."""
+    return channel.env["messenger.binding.link"].create({"channel_id": channel.id, "partner_id": partner.id}).payload
+
+
 class TelegramSetupMixin:
     """A Telegram channel pointed at a fake Bot API server on 127.0.0.1."""
 

@@ -32,6 +32,7 @@ messenger.sale.rule.step        -       -       -         r     rwcu
 messenger.sale.notification     -       -       -         -     r
 messenger.simulator             -       -       -         -     rwcu
 messenger.invite                -       -       -         rwcu  rwcu
+messenger.binding.link          -       -       -         rc    rcu
 mailing.messenger.button        -       -       -         -     rwcu
 mailing.messenger.test          -       -       -         -     rwcu
 messenger.composer              -       -       -         rwcu  rwcu
@@ -137,6 +138,7 @@ class TestAccessMatrix(HttpCase):
             "messenger.sale.notification": {"order_id": self.order.id, "event": unique},
             "messenger.simulator": {"channel_id": self.channel.id},
             "messenger.invite": {"partner_id": self.partner.id, "channel_id": self.channel.id},
+            "messenger.binding.link": {"partner_id": self.partner.id, "channel_id": self.channel.id},
             "mailing.messenger.button": {"mailing_id": self.mailing.id, "label": "RPC", "url": "https://example.com"},
             "mailing.messenger.test": {"mailing_id": self.mailing.id, "contact_ids": [(6, 0, self.contact.ids)]},
             "messenger.composer": {"res_model": "res.partner", "res_ids": self.partner.ids, "body": "RPC"},
@@ -179,6 +181,7 @@ class TestAccessMatrix(HttpCase):
         "messenger.sale.notification": {"event": "changed"},
         "messenger.simulator": {"text": "changed"},
         "messenger.invite": {"partner_id": None},  # set to the fixture partner below
+        "messenger.binding.link": {"partner_id": None},
         "mailing.messenger.button": {"label": "changed"},
         "mailing.messenger.test": {"contact_ids": [(5,)]},
         "messenger.composer": {"body": "changed"},

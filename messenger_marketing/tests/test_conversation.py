@@ -112,9 +112,16 @@ class TestSimulator(MessengerCase):
         partner = self.env["res.partner"].create({"name": "Link Me"})
         action = partner.action_messenger_invite()
         invite = self.env["messenger.invite"].with_context(**action["context"]).create({"channel_id": self.channel.id})
-        self.assertTrue(invite.url.startswith("https://t.me/fake_shop_bot?start=p"))
+        self.assertFalse(invite.url, "no link until one is asked for")
+        invite.action_create_link()
+        self.assertTrue(invite.url.startswith("https://t.me/fake_shop_bot?start=b"))
         payload = invite.url.split("start=")[1]
-        self.assertEqual(self.channel._partner_from_payload(payload), partner)
+        link = self.env["messenger.binding.link"]._from_payload(self.channel, payload)
+        self.assertEqual((link.partner_id, link.state), (partner, "open"))
+        self.assertEqual(invite.expires_at, link.expires_at)
+        # each click makes a new link: each binds one chat
+        invite.action_create_link()
+        self.assertNotEqual(invite.url.split("start=")[1], payload)
 
     def test_register_webhook_and_test_connection(self):
         self.channel.bot_username = False

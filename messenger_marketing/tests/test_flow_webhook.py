@@ -6,7 +6,7 @@ from odoo import fields
 from odoo.tests import HttpCase, tagged
 
 from ..core.flow import parse_button_payload
-from .common import TelegramSetupMixin
+from .common import TelegramSetupMixin, binding_payload
 from .flow_common import FlowSetupMixin, TelegramUpdatesMixin
 
 SESSION_LOGGER = "odoo.addons.messenger_marketing.models.messenger_flow_session"
@@ -231,7 +231,7 @@ class TestFlowOverWebhooks(FlowSetupMixin, TelegramUpdatesMixin, TelegramSetupMi
         self.channel.landing_flow_id = self.flow
         partner = self.env["res.partner"].create({"name": "Bound by link"})
         with self.assertLogs("odoo.addons.messenger_marketing.models.messenger_flow_step", "WARNING"):
-            self.send_text(f"/start {self.channel._partner_payload(partner)}")
+            self.send_text(f"/start {binding_payload(self.channel, partner)}")
         contact = self.contact()
         self.assertEqual(contact.partner_id, partner)
         session = contact.flow_session_ids

@@ -4,7 +4,7 @@ from odoo import fields
 from odoo.exceptions import UserError
 from odoo.tests import HttpCase, tagged
 
-from .common import ProvidersSetupMixin, WebhookMixin
+from .common import ProvidersSetupMixin, WebhookMixin, binding_payload
 
 LOGGER = "odoo.addons.messenger_marketing.controllers.webhook"
 
@@ -132,7 +132,7 @@ class MetaMessagingMixin(ProvidersSetupMixin, WebhookMixin):
         self.assertFalse(self.contact_of(self.channel, self.fake.account_id), "our own messages are not a person")
 
     def test_referral_link_binds_partner(self):
-        payload = self.channel._partner_payload(self.partner)
+        payload = binding_payload(self.channel, self.partner)
         self.assertTrue(self.channel._deep_link(payload).endswith(f"?ref={payload}"))
         referral = self.item("2900000005", referral={"ref": payload, "source": "SHORTLINK", "type": "OPEN_THREAD"})
         self.meta_post(self.channel, self.messaging(referral))
@@ -191,7 +191,7 @@ class TestMessenger(MetaMessagingMixin, HttpCase):
             self.assertIn("24-hour window", refused.failure_reason)
 
     def test_postbacks_receipts_and_phone(self):
-        payload = self.channel._partner_payload(self.partner)
+        payload = binding_payload(self.channel, self.partner)
         self.assertEqual(self.channel._deep_link(payload), f"https://m.me/fakeshop?ref={payload}")
         get_started = {"mid": "m_pb1", "title": "Get Started", "payload": "GET_STARTED"}
         get_started["referral"] = {"ref": payload, "source": "SHORTLINK", "type": "OPEN_THREAD"}

@@ -5,7 +5,7 @@ from odoo.exceptions import UserError
 from odoo.tests import HttpCase, tagged
 
 from ..core.providers.vk import random_id
-from .common import ProvidersSetupMixin, WebhookMixin
+from .common import ProvidersSetupMixin, WebhookMixin, binding_payload
 from .fakes.vk_server import CONFIRMATION_CODE
 
 LOGGER = "odoo.addons.messenger_marketing.controllers.webhook"
@@ -214,7 +214,7 @@ class TestVk(ProvidersSetupMixin, WebhookMixin, HttpCase):
         self.assertEqual(len(self.contact_of(self.channel, 777).message_ids_messenger), 1)
 
     def test_deep_link_ref_binds_partner_and_welcomes(self):
-        payload = self.channel._partner_payload(self.partner)
+        payload = binding_payload(self.channel, self.partner)
         self.assertEqual(self.channel._deep_link(payload), f"https://vk.me/fake_shop?ref={payload}")
         self.post_raw(self.channel, self.message_new("Начать", from_id=778, ref=payload, ref_source="site"))
         contact = self.contact_of(self.channel, 778)

@@ -2,7 +2,7 @@ from odoo import fields
 from odoo.exceptions import UserError
 from odoo.tests import HttpCase, tagged
 
-from .common import ProvidersSetupMixin, WebhookMixin
+from .common import ProvidersSetupMixin, WebhookMixin, binding_payload
 
 LOGGER = "odoo.addons.messenger_marketing.controllers.webhook"
 TEMPLATES = [
@@ -366,7 +366,7 @@ class TestWhatsApp(ProvidersSetupMixin, WebhookMixin, HttpCase):
         self.assertEqual(stranger.status_code, 200)
         self.assertFalse(self.contact_of(self.channel, "447700900123").partner_id, "no partner made up for strangers")
         other = self.env["res.partner"].create({"name": "Boris"})
-        payload = self.channel._partner_payload(other)
+        payload = binding_payload(self.channel, other)
         self.meta_post(self.channel, self.wa_body([self.wa_text(f"/start {payload}", "447700900124")]))
         contact = self.contact_of(self.channel, "447700900124")
         self.assertEqual(contact.partner_id, other)

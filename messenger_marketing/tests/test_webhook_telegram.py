@@ -2,7 +2,7 @@ import json
 
 from odoo.tests import HttpCase, tagged
 
-from .common import TelegramSetupMixin
+from .common import TelegramSetupMixin, binding_payload
 
 
 @tagged("post_install", "-at_install")
@@ -103,7 +103,7 @@ class TestTelegramWebhook(TelegramSetupMixin, HttpCase):
         self.assertFalse(self.contact())
 
     def test_start_with_signed_payload_binds_partner_and_welcomes(self):
-        payload = self.channel._partner_payload(self.partner)
+        payload = binding_payload(self.channel, self.partner)
         link = self.channel._deep_link(payload)
         self.assertEqual(link, f"https://t.me/fake_shop_bot?start={payload}")
         self.assertLessEqual(len(payload), 64)
@@ -121,10 +121,12 @@ class TestTelegramWebhook(TelegramSetupMixin, HttpCase):
         self.assertIn("STOP", welcome.body)
 
     def test_start_with_tampered_payload_binds_nobody(self):
-        payload = self.channel._partner_payload(self.partner)
         other = self.env["res.partner"].create({"name": "Someone else"})
-        tampered = payload.replace(f"p{self.partner.id}-", f"p{other.id}-")
-        with self.assertLogs("odoo.addons.messenger_marketing.models.messenger_inbound", "WARNING"):
+        other_link = self.env["messenger.binding.link"].create({"channel_id": self.channel.id, "partner_id": other.id})
+        payload = binding_payload(self.channel, self.partner)
+        # the other customer's link id under this link's signature
+        tampered = f"b{other_link.id}-{payload.partition('-')[2]}"
+        with self.assertLogs("odoo.addons.messenger_marketing.models.messenger_binding_link", "WARNING"):
             response = self.post(self.message_update(f"/start {tampered}"))
         self.assertEqual(response.status_code, 200)
         contact = self.contact()

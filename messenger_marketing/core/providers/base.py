@@ -107,6 +107,7 @@ class InboundEvent:
     - ``other``: anything else; acknowledged and recorded, nothing more.
 
     ``phone`` on a message event is a number the provider vouches for (WhatsApp's sender).
+    ``group_chat``: the chat is a group, not one person (a binding link binds no group).
     """
 
     event_id: str
@@ -124,6 +125,7 @@ class InboundEvent:
     watermark: float = 0.0
     up_to: bool = False
     error: dict | None = None
+    group_chat: bool = False
 
 
 class WebhookRejectedError(Exception):

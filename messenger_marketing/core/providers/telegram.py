@@ -198,6 +198,7 @@ class TelegramProvider(Provider):
             "name": str(name)[:128],
             "username": str(user.get("username") or "")[:64],
             "lang": str(user.get("language_code") or "")[:16],
+            "group_chat": chat.get("type", "private") != "private",
         }
 
     def _event(self, update):
