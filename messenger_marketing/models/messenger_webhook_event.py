@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import psycopg2
 
-from odoo import _, api, fields, models, tools
-from odoo.exceptions import AccessError
+from odoo import api, fields, models, tools
 
 from ..core.providers import InboundEvent
+from .messenger_access import MANAGER, check_group
 
 _logger = logging.getLogger(__name__)
 
@@ -163,9 +163,7 @@ class MessengerWebhookEvent(models.Model):
 
     def action_retry(self):
         """Retry now, on a manager's request: also an event that used up its tries."""
-        self.check_access("read")
-        if not self.env.user.has_group("messenger_marketing.group_messenger_manager"):
-            raise AccessError(_("Only Messenger managers can retry webhook events."))
+        check_group(self, MANAGER)
         events = self.sudo()._lock("id = ANY(%s::int[]) AND state IN ('retry', 'failed')", (self.ids,))
         for event in events:
             event._retry_locked()

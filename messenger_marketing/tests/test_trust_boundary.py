@@ -70,6 +70,8 @@ METHODS = {
     ("messenger.contact", "action_unsubscribe"): USERS,
     ("messenger.contact", "action_view_leads"): USERS,
     ("messenger.contact", "messenger_unread_summary"): USERS | ANY_MANAGER,
+    ("messenger.invite", "action_create_link"): USERS,
+    ("messenger.webhook.event", "action_retry"): MANAGERS,
     ("messenger.flow", "action_try_in_simulator"): MANAGERS,
     ("messenger.flow", "action_view_leads"): USERS,
     ("messenger.flow", "action_view_sessions"): USERS,
@@ -214,7 +216,17 @@ class TestTrustBoundary(TelegramSetupMixin, ProvidersSetupMixin, HttpCase):
                 "contact_ids": [(6, 0, self.contact.ids)],
             },
             "messenger.simulator": lambda: {"channel_id": self.sandbox.id, "text": "hello"},
+            "messenger.invite": lambda: {"partner_id": self.partner.id, "channel_id": self.channel.id},
         }
+        if model == "messenger.webhook.event":
+            event = {"event_id": f"tb-{uuid.uuid4().hex}", "kind": "message", "chat_id": "5001", "text": "lost?"}
+            return (
+                self.env[model]
+                .create(
+                    {"channel_id": self.channel.id, "event_id": event["event_id"], "state": "failed", "payload": event}
+                )
+                .ids
+            )
         if model in wizards:
             # made by the role itself (a wizard is its creator's only), as if they opened it
             return self.env[model].with_user(self.users[role]).sudo().create(wizards[model]()).ids
