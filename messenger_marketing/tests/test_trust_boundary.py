@@ -171,6 +171,7 @@ class TestTrustBoundary(TelegramSetupMixin, ProvidersSetupMixin, HttpCase):
     def rpc(self, role, model, method, *args, **kwargs):
         """Call over XML-RPC as the role: (True, result) or (False, fault)."""
         proxy = xmlrpc.client.ServerProxy(f"{self.base_url()}/xmlrpc/2/object", allow_none=True)
+        self.env.flush_all()  # the server reads the database, not this test's pending writes
         user = self.users[role]
         try:
             return True, proxy.execute_kw(
