@@ -13,7 +13,12 @@ class CrmLead(models.Model):
     _inherit = "crm.lead"
 
     messenger_contact_id = fields.Many2one(
-        "messenger.contact", "Messenger Contact", ondelete="set null", index="btree_not_null", tracking=True
+        "messenger.contact",
+        "Messenger Contact",
+        ondelete="set null",
+        index="btree_not_null",
+        tracking=True,
+        copy=False,  # a copy of the lead is no second owner of the chat
     )
     messenger_channel_id = fields.Many2one(related="messenger_contact_id.channel_id", string="Messenger Channel")
     messenger_product_tmpl_id = fields.Many2one("product.template", "Product of Interest", ondelete="set null")

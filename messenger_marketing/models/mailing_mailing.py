@@ -10,6 +10,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL
 
+from .messenger_access import MANAGER, check_group
 from .web_url import check_web_urls
 
 
@@ -239,6 +240,27 @@ class MailingMailing(models.Model):
             ORDER BY COALESCE(c.partner_id, -c.id), c.last_message_at DESC NULLS LAST, c.id"""
         return query, {"channels": self.messenger_channel_ids.ids, "mailing": self.id or 0}
 
+    # -- who may make and send them -----------------------------------------------------
+    @api.model_create_multi
+    def create(self, vals_list):
+        mailings = super().create(vals_list)
+        mailings.filtered(lambda m: m.mailing_type == "messenger")._messenger_check_editor()
+        return mailings
+
+    def write(self, vals):
+        before = self.filtered(lambda m: m.mailing_type == "messenger")
+        result = super().write(vals)
+        (before | self.filtered(lambda m: m.mailing_type == "messenger"))._messenger_check_editor()
+        return result
+
+    def _messenger_check_editor(self):
+        """A messenger campaign is a Messenger Manager's, through channels they may read:
+        else an Email Marketing user could send any text to every subscriber of any bot.
+        Checked after the write, whose values are then undone with the transaction."""
+        if self and not self.env.su:
+            check_group(self, MANAGER, "write")
+            self.messenger_channel_ids.check_access("read")
+
     # -- launch ------------------------------------------------------------------------
     def _action_send_mail(self, res_ids=None):
         messenger = self.filtered(lambda m: m.mailing_type == "messenger")
@@ -248,6 +270,7 @@ class MailingMailing(models.Model):
 
     def _messenger_launch(self, res_ids=None):
         self.ensure_one()
+        self._messenger_check_editor()  # before the raw inserts; the cron runs as superuser
         if not self.messenger_channel_ids or not (self.messenger_body or "").strip():
             raise UserError(_("Choose at least one messenger channel and write the message."))
         self._messenger_check_length()
@@ -383,7 +406,7 @@ class MailingMailing(models.Model):
 
     # -- pause, resume, test -------------------------------------------------------------
     def action_messenger_pause(self, reason=None):
-        self.check_access("write")  # before the messages move, in SQL
+        check_group(self, MANAGER, "write")  # before the messages move, in SQL
         for mailing in self.filtered(lambda m: m.mailing_type == "messenger" and not m.messenger_paused):
             mailing._messenger_move_messages("queued", "held")
             mailing.messenger_paused = True
@@ -391,7 +414,7 @@ class MailingMailing(models.Model):
         return True
 
     def action_messenger_resume(self):
-        self.check_access("write")
+        check_group(self, MANAGER, "write")
         for mailing in self.filtered("messenger_paused"):
             mailing._messenger_move_messages("held", "queued")
             mailing.messenger_paused = False

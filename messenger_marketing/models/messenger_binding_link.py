@@ -218,7 +218,8 @@ class MessengerBindingLink(models.Model):
             return True
         link._lock()
         days = self._validity_days()
-        asked = link.state == "pending" and link.used_at > fields.Datetime.now() - timedelta(days=days)
+        now = fields.Datetime.now()
+        asked = link.state == "pending" and link.used_at > now - timedelta(days=days) and link.expires_at > now
         # only a chat that holds the customer answers for them, never the chat asking
         if not asked or contact.partner_id != link.partner_id:
             _logger.warning(

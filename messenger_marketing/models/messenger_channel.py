@@ -77,7 +77,9 @@ class MessengerChannel(models.Model):
     webhook_url = fields.Char(compute="_compute_webhook_url", search="_search_webhook_url", groups=MANAGER)
     webhook_registered = fields.Boolean(readonly=True, copy=False, tracking=True)
     api_base_url = fields.Char(
-        "API Base URL", help="Leave empty for the provider's public API; tests point it at a local fake server."
+        "API Base URL",
+        groups="base.group_system",  # the server sends the token there: no address of a manager's choosing
+        help="Leave empty for the provider's public API; tests point it at a local fake server.",
     )
     bot_username = fields.Char(
         "Public Name",

@@ -4,9 +4,10 @@ from datetime import timedelta
 from markupsafe import Markup
 
 from odoo import _, api, fields, models
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import html2plaintext
 
-from .messenger_access import USER, check_group, check_protected_fields
+from .messenger_access import MANAGER, USER, check_group, check_protected_fields
 
 # Whole-message words that unsubscribe, compared case-insensitively after trimming.
 STOP_WORDS = {"stop", "/stop", "unsubscribe", "стоп", "отписаться", "отписка", "/unsubscribe"}
@@ -89,12 +90,47 @@ class MessengerContact(models.Model):
         check_protected_fields(self, vals_list, self._protected_fields)
         contacts = super().create(vals_list)
         # a contact made in Odoo (the webhook logs its own "start") starts its consent log
-        contacts._log_consent("manual", self.env.user.name if not self.env.su else "")
+        contacts._log_consent("manual", self.env.user.name)
         return contacts
 
     def write(self, vals):
         check_protected_fields(self, [vals], self._protected_fields + self._identity_fields)
+        if "partner_id" in vals and not self.env.su:
+            vals = dict(vals)
+            self._bind_by_hand(self.env["res.partner"].browse(vals.pop("partner_id") or []))
         return super().write(vals)
+
+    def _bind_by_hand(self, partner):
+        """A user links the chats to a customer (or unlinks them), in the consent log as
+        theirs. Taking a customer from the chat where they already get their updates is a
+        manager's call, and that chat is told (as a binding link with a proof does)."""
+        check_group(self, USER, "write")
+        if not partner:
+            linked = self.filtered("partner_id")
+            linked.sudo().partner_id = False
+            linked._log_consent("manual", self.env.user.name)
+            return
+        partner.check_access("read")
+        for contact in self:
+            company = contact.channel_id.company_id
+            if partner.company_id and company and partner.company_id != company:
+                raise UserError(
+                    _(
+                        "%(partner)s belongs to another company than %(channel)s.",
+                        partner=partner.display_name,
+                        channel=contact.channel_id.display_name,
+                    )
+                )
+            if contact._partner_chats(partner) and not self.env.user.has_group(MANAGER):
+                raise AccessError(
+                    _(
+                        "%(partner)s already gets their updates in another chat of %(channel)s: only a Messenger "
+                        "Manager can move them.",
+                        partner=partner.display_name,
+                        channel=contact.channel_id.display_name,
+                    )
+                )
+        self._bind_partner(partner, "manual", self.env.user.name)
 
     @api.depends("name", "channel_id")
     def _compute_display_name(self):
@@ -216,7 +252,8 @@ class MessengerContact(models.Model):
     def _log_consent(self, method, source="", mailing=None):
         """A consent-log line for each contact, with its current state: who (an Odoo user
         for a change made in Odoo), how, and what triggered it."""
-        user = self.env.user if method == "manual" and not self.env.su else self.env["res.users"]
+        # sudo keeps the user: a change made in Odoo is theirs, also when written as superuser
+        user = self.env.user if method == "manual" else self.env["res.users"]
         self.env["messenger.consent.log"].sudo().create(
             [
                 {
@@ -285,9 +322,7 @@ class MessengerContact(models.Model):
         for contact in self.filtered(lambda c: c.partner_id != partner):
             previous = contact._partner_chats(partner)
             contact.sudo().partner_id = partner
-            self.env["messenger.consent.log"].sudo().create(
-                {"contact_id": contact.id, "state": contact.state, "method": method, "source": source}
-            )
+            contact._log_consent(method, source)
             previous._unbind_partner(method, contact.display_name)
 
     def _unbind_partner(self, method, moved_to):
@@ -296,16 +331,13 @@ class MessengerContact(models.Model):
             partner = contact.partner_id
             contact.sudo().partner_id = False
             env = contact._in_lang()
-            self.env["messenger.consent.log"].sudo().create(
-                {
-                    "contact_id": contact.id,
-                    "state": contact.state,
-                    "method": method,
-                    "source": env._("%(partner)s moved to %(chat)s", partner=partner.display_name, chat=moved_to),
-                }
+            contact._log_consent(
+                method, env._("%(partner)s moved to %(chat)s", partner=partner.display_name, chat=moved_to)
             )
             if method == "phone":
                 notice = env._("Your updates now go to another chat, which shared your phone number.")
+            elif method == "manual":
+                notice = env._("Our team moved your updates to another chat. Write to us here if it was not you.")
             else:
                 notice = env._("Done: your updates now go to the other chat.")
             contact._send(notice)
@@ -340,10 +372,11 @@ class MessengerContact(models.Model):
             # compare digits only: stored numbers are written in any format ("+7 912 345-67-89")
             self.env.cr.execute(
                 """SELECT id FROM res_partner WHERE active
+                   AND (company_id IS NULL OR company_id = %(company)s)
                    AND (regexp_replace(phone, '[^0-9]', '', 'g') LIKE %(tail)s
                         OR regexp_replace(mobile, '[^0-9]', '', 'g') LIKE %(tail)s)
                    ORDER BY id LIMIT 50""",
-                {"tail": f"%{digits}"},
+                {"tail": f"%{digits}", "company": self.channel_id.company_id.id},
             )
             candidates = Partner.browse([r[0] for r in self.env.cr.fetchall()])
             partner = candidates.filtered(

@@ -78,7 +78,12 @@ class MessengerSaleRule(models.Model):
             contacts = contacts_by_partner.get(partner, [])
             if self.channel_mode == "fixed":
                 contacts = [c for c in contacts if c.channel_id == self.channel_id]
-            contacts = [c for c in contacts if c._can_receive("transactional")]
+            # a shared customer hears of company B's order from company B's channels only
+            contacts = [
+                c
+                for c in contacts
+                if c._can_receive("transactional") and c.company_id in (order.company_id, c.company_id.browse())
+            ]
             if contacts:
                 return max(
                     contacts, key=lambda c: (c.last_message_at or fields.Datetime.to_datetime("1970-01-01"), c.id)

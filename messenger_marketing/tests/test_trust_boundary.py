@@ -13,7 +13,7 @@ import uuid
 import xmlrpc.client
 
 from odoo import fields
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import HttpCase, new_test_user, tagged
 from odoo.tests.common import JsonRpcException
 
@@ -486,3 +486,170 @@ class TestTrustBoundary(TelegramSetupMixin, ProvidersSetupMixin, HttpCase):
             )
             where[role] = sorted(row["model"] for row in rows)
         self.assertEqual(where, {"salesman": ["crm.lead"], "user": ["crm.lead", "messenger.contact"]})
+
+
+@tagged("post_install", "-at_install")
+class TestTrustBoundaryRecords(TelegramSetupMixin, HttpCase):
+    """What users can tie together: campaigns and channels, chats and customers, orders and
+    the chats their updates go to, across groups and companies."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        env = cls.env
+        cls.channel = cls.setup_telegram(env)
+        cls.company_b = env["res.company"].create({"name": "Company B"})
+        cls.channel_b = env["messenger.channel"].create(
+            {"name": "Bot B", "provider": "sandbox", "company_id": cls.company_b.id}
+        )
+        cls.marketer = new_test_user(env, "tb_marketer", groups="mass_mailing.group_mass_mailing_user")
+        cls.user = new_test_user(env, "tb_user2", groups="messenger_marketing.group_messenger_user")
+        cls.manager = new_test_user(
+            env,
+            "tb_manager2",
+            groups="messenger_marketing.group_messenger_manager,mass_mailing.group_mass_mailing_user",
+        )
+        cls.manager_b = new_test_user(
+            env,
+            "tb_manager_b2",
+            groups="messenger_marketing.group_messenger_manager,mass_mailing.group_mass_mailing_user",
+            company_id=cls.company_b.id,
+            company_ids=[(6, 0, cls.company_b.ids)],
+        )
+        cls.salesman = new_test_user(env, "tb_salesman2", groups="sales_team.group_sale_salesman_all_leads")
+        cls.model_contact = env.ref("messenger_marketing.model_messenger_contact")
+
+    def campaign_vals(self, channels):
+        return {
+            "name": "Sale",
+            "subject": "Sale",
+            "mailing_type": "messenger",
+            "mailing_model_id": self.model_contact.id,
+            "messenger_channel_ids": [(6, 0, channels.ids)],
+            "messenger_body": "Everything at half price",
+        }
+
+    def test_campaigns_are_messenger_managers_own(self):
+        Mailing = self.env["mailing.mailing"]
+        # an Email Marketing user without the messenger group makes no messenger campaign
+        with self.assertRaises(AccessError):
+            Mailing.with_user(self.marketer).create(self.campaign_vals(self.channel))
+        campaign = Mailing.with_user(self.manager).create(self.campaign_vals(self.channel))
+        with self.assertRaises(AccessError):
+            campaign.with_user(self.marketer).write({"messenger_body": "Send me your card number"})
+        with self.assertRaises(AccessError):
+            campaign.with_user(self.marketer).action_send_mail()
+        with self.assertRaises(AccessError):
+            campaign.with_user(self.marketer).action_messenger_pause()
+        # ...nor turns an e-mail into one
+        mail = Mailing.with_user(self.marketer).create(
+            {"name": "News", "subject": "News", "mailing_model_id": self.model_contact.id}
+        )
+        with self.assertRaises(AccessError):
+            mail.with_user(self.marketer).write(
+                {"mailing_type": "messenger", "messenger_channel_ids": [(6, 0, self.channel.ids)]}
+            )
+        self.assertEqual(campaign.messenger_body, "Everything at half price")
+        self.assertFalse(self.env["messenger.message"].search([("mailing_id", "=", campaign.id)]))
+
+    def test_campaign_of_another_company_channel(self):
+        Mailing = self.env["mailing.mailing"].with_user(self.manager_b)
+        # company B's manager cannot send through company A's bot, also next to their own
+        with self.assertRaises(AccessError):
+            Mailing.create(self.campaign_vals(self.channel | self.channel_b))
+        own = Mailing.create(self.campaign_vals(self.channel_b))
+        with self.assertRaises(AccessError):
+            own.write({"messenger_channel_ids": [(4, self.channel.id)]})
+        # a campaign of both companies' channels is company B's no more than A's
+        both = self.env["mailing.mailing"].create(self.campaign_vals(self.channel | self.channel_b))
+        self.assertNotIn(both, Mailing.search([]))
+        self.assertIn(own, Mailing.search([]))
+
+    def test_linking_a_chat_to_a_customer_by_hand(self):
+        customer = self.env["res.partner"].create({"name": "Ivan"})
+        first = self.env["messenger.contact"].create({"name": "Ivan", "channel_id": self.channel.id, "chat_id": "h1"})
+        stranger = self.env["messenger.contact"].create(
+            {"name": "Stranger", "channel_id": self.channel.id, "chat_id": "h2"}
+        )
+        # a customer with no chat on the channel: the user links them, in the log as theirs
+        first.with_user(self.user).write({"partner_id": customer.id})
+        line = first.consent_log_ids[:1]
+        self.assertEqual((first.partner_id, line.method, line.user_id), (customer, "manual", self.user))
+        # taking the customer from their chat is a manager's call, and that chat is told
+        with self.assertRaises(AccessError):
+            stranger.with_user(self.user).write({"partner_id": customer.id})
+        self.assertEqual((first.partner_id, stranger.partner_id.id), (customer, False))
+        stranger.with_user(self.manager).write({"partner_id": customer.id})
+        self.assertEqual((first.partner_id.id, stranger.partner_id), (False, customer))
+        told = first.message_ids_messenger.filtered(lambda m: m.direction == "out")
+        self.assertEqual(len(told), 1)
+        self.assertIn("moved your updates", told.body)
+        self.assertEqual(first.consent_log_ids[:1].user_id, self.manager)
+        # a customer of another company is no customer of this channel
+        foreign = self.env["res.partner"].create({"name": "B's customer", "company_id": self.company_b.id})
+        with self.assertRaises(UserError):
+            first.with_user(self.manager).write({"partner_id": foreign.id})
+
+    def test_order_updates_go_through_the_order_company(self):
+        shared = self.env["res.partner"].create({"name": "Shared customer"})
+        self.env["messenger.contact"].create(
+            {"name": "In A", "channel_id": self.channel.id, "chat_id": "o1", "partner_id": shared.id}
+        )
+        in_b = self.env["messenger.contact"].create(
+            {"name": "In B", "channel_id": self.channel_b.id, "chat_id": "o2", "partner_id": shared.id}
+        )
+        template = self.env["messenger.template"].create(
+            {"name": "Confirmed", "model_id": self.env.ref("sale.model_sale_order").id, "body": "Confirmed"}
+        )
+        self.env["messenger.sale.rule"].create(
+            {"name": "Confirmed", "event": "confirmed", "template_id": template.id, "company_id": False}
+        )
+        product = self.env["product.product"].create({"name": "Chair", "list_price": 10})
+        order = self.env["sale.order"].create(
+            {
+                "partner_id": shared.id,
+                "company_id": self.company_b.id,
+                "order_line": [(0, 0, {"product_id": product.id, "product_uom_qty": 1})],
+            }
+        )
+        order.action_confirm()
+        messages = self.env["messenger.message"].search([("res_model", "=", "sale.order"), ("res_id", "=", order.id)])
+        self.assertEqual(messages.contact_id, in_b, "company B's order is told through company B's bot only")
+
+    def test_shared_phone_binds_a_customer_of_the_channel_company(self):
+        foreign = self.env["res.partner"].create(
+            {"name": "B's customer", "phone": "+7 912 345-67-89", "company_id": self.company_b.id}
+        )
+        contact = self.env["messenger.contact"].create({"name": "P", "channel_id": self.channel.id, "chat_id": "p1"})
+        contact._bind_phone("+79123456789", create_partner=False)
+        self.assertFalse(contact.partner_id, "company A's bot is not linked to company B's customer")
+        self.assertFalse(foreign.messenger_contact_ids)
+        own = self.env["res.partner"].create({"name": "A's customer", "phone": "+7 912 345-67-89"})
+        contact._bind_phone("+79123456789", create_partner=False)
+        self.assertEqual(contact.partner_id, own)
+
+    def test_copied_chat_lead_leaves_the_chat(self):
+        contact = self.env["messenger.contact"].create({"name": "L", "channel_id": self.channel.id, "chat_id": "l1"})
+        lead = self.env["crm.lead"].create({"name": "Chat lead", "messenger_contact_id": contact.id})
+        copy = lead.with_user(self.salesman).copy()
+        self.assertFalse(copy.messenger_contact_id)
+        self.assertEqual(lead.messenger_contact_id, contact)
+
+    def test_api_address_is_for_system_administrators(self):
+        """The server sends the channel's token to that address."""
+        with self.assertRaises(AccessError):
+            self.channel.with_user(self.manager).write({"api_base_url": "http://169.254.169.254/"})
+        with self.assertRaises(AccessError):
+            self.channel.with_user(self.manager).read(["api_base_url"])
+        setup = self.env["messenger.channel.setup"].with_user(self.manager).create({"provider": "sandbox"})
+        with self.assertRaises(AccessError):
+            setup.write({"api_base_url": "http://169.254.169.254/"})
+        # and the assistant's channel is the one it made, not one named over RPC
+        with self.assertRaises(AccessError):
+            setup.write({"channel_id": self.channel.id})
+        with self.assertRaises(AccessError):
+            self.env["messenger.channel.setup"].with_user(self.manager_b).create(
+                {"provider": "sandbox", "channel_id": self.channel.id}
+            )
+        setup.action_next()
+        self.assertEqual(setup.channel_id.provider, "sandbox")

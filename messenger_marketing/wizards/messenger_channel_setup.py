@@ -1,6 +1,8 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from ..models.messenger_access import check_protected_fields
+
 # What the assistant asks for, per provider: the channel fields in the order a person
 # finds them in the provider's console (the view explains where each one is).
 CREDENTIALS = {
@@ -20,6 +22,8 @@ class MessengerChannelSetup(models.TransientModel):
 
     _name = "messenger.channel.setup"
     _description = "Messenger Channel Setup Assistant"
+    # the channel it made: its webhook address is read through it, as superuser
+    _protected_fields = ("channel_id", "error")
 
     step = fields.Selection(
         [("provider", "Messenger"), ("credentials", "Keys"), ("webhook", "Webhook"), ("done", "Done")],
@@ -38,6 +42,7 @@ class MessengerChannelSetup(models.TransientModel):
     instagram_account_id = fields.Char("Instagram Account ID")
     api_base_url = fields.Char(
         "API Base URL",
+        groups="base.group_system",
         help="Leave empty for the provider's public API; set it for a self-hosted Telegram Bot API server.",
     )
     channel_id = fields.Many2one("messenger.channel", readonly=True)
@@ -67,10 +72,21 @@ class MessengerChannelSetup(models.TransientModel):
             "name": _("New Messenger Channel"),
         }
 
+    @api.model_create_multi
+    def create(self, vals_list):
+        check_protected_fields(self, vals_list, self._protected_fields)
+        return super().create(vals_list)
+
+    def write(self, vals):
+        check_protected_fields(self, [vals], self._protected_fields)
+        return super().write(vals)
+
     def _channel_vals(self):
         vals = {"name": self.name, "provider": self.provider, "company_id": self.company_id.id}
-        for name in [*CREDENTIALS[self.provider], "api_base_url"]:
+        for name in CREDENTIALS[self.provider]:
             vals[name] = self[name] or False
+        if self.sudo().api_base_url:  # only a system administrator can have set it
+            vals["api_base_url"] = self.sudo().api_base_url
         return vals
 
     def _attempt(self, action):
@@ -78,16 +94,16 @@ class MessengerChannelSetup(models.TransientModel):
         try:
             action()
         except UserError as exc:
-            self.error = str(exc.args[0] if exc.args else exc)
+            self.sudo().error = str(exc.args[0] if exc.args else exc)
             return False
-        self.error = False
+        self.sudo().error = False
         return True
 
     def action_next(self):
         """From the choice of messenger to its keys (a sandbox needs none)."""
         self.ensure_one()
         if self.provider == "sandbox":
-            self.channel_id = self.env["messenger.channel"].create(self._channel_vals())
+            self.sudo().channel_id = self.env["messenger.channel"].create(self._channel_vals())
             self.step = "done"
         else:
             self.step = "credentials"
@@ -102,12 +118,12 @@ class MessengerChannelSetup(models.TransientModel):
             if not self[name] and name not in ("app_secret", "whatsapp_account_id")
         ]
         if missing:
-            self.error = _("Fill in: %s.", ", ".join(missing))
+            self.sudo().error = _("Fill in: %s.", ", ".join(missing))
             return self._reopen()
         if self.channel_id:
             self.channel_id.write(self._channel_vals())
         else:
-            self.channel_id = self.env["messenger.channel"].create(self._channel_vals())
+            self.sudo().channel_id = self.env["messenger.channel"].create(self._channel_vals())
         if self._attempt(self.channel_id.action_test_connection):
             self.step = "webhook"
         return self._reopen()
@@ -121,7 +137,7 @@ class MessengerChannelSetup(models.TransientModel):
     def action_back(self):
         self.ensure_one()
         self.step = {"credentials": "provider", "webhook": "credentials"}.get(self.step, self.step)
-        self.error = False
+        self.sudo().error = False
         return self._reopen()
 
     def action_open_channel(self):
