@@ -348,3 +348,67 @@ class TestAccessMatrix(HttpCase):
             {"fields": list(CREDENTIALS)},
         )
         self.assertEqual([rows[0][f] for f in CREDENTIALS], secrets)
+
+    # -- every field ---------------------------------------------------------------------
+    def sample(self, field):
+        """A value of the field's type, or None to leave it out."""
+        if field.type in ("char", "text"):
+            return "x"
+        if field.type == "html":
+            return "<p>x</p>"
+        if field.type in ("integer", "float", "monetary"):
+            return 1
+        if field.type == "boolean":
+            return True
+        if field.type == "date":
+            return "2026-12-01"
+        if field.type == "datetime":
+            return "2026-12-01 10:00:00"
+        if field.type == "selection":
+            return field.get_values(self.env)[0]
+        if field.type == "json":
+            return []
+        if field.type in ("many2one", "many2many"):
+            other = self.env[field.comodel_name].search([], limit=1)
+            if not other:
+                return None
+            return other.id if field.type == "many2one" else [(6, 0, other.ids)]
+        return None  # one2many, binary, references: written through their own records
+
+    def test_every_field_over_rpc(self):
+        """Every field of every model, searched and written over RPC by the groups that may:
+        allowed, or refused with an access error (a field of another group, or one that only
+        the system sets) or a clear message (a value the field refuses), never a server error."""
+        proxy = xmlrpc.client.ServerProxy(f"{self.base_url()}/xmlrpc/2/object", allow_none=True)
+        db = self.env.cr.dbname
+        magic = {"id", "create_uid", "create_date", "write_uid", "write_date", "display_name", "__last_update"}
+        answers = {"done": 0, 2: 0, 4: 0}
+        for model, rights in self.matrix.items():
+            if rights is None or self.env[model]._transient:
+                continue
+            record = self.make(model)
+            for name, field in self.env[model]._fields.items():
+                if name in magic or field._module not in OUR_ADDONS:
+                    continue
+                for group in ("user", "manager"):
+                    calls = []
+                    if "r" in rights[group] and (field.store or field.search) and field.type not in ("binary", "json"):
+                        calls.append(("search_count", [[(name, "!=", False)]]))
+                    value = self.sample(field) if field.store and "w" in rights[group] else None
+                    if value is not None:
+                        calls.append(("write", [record.ids, {name: value}]))
+                    for method, args in calls:
+                        with self.subTest(model=model, field=name, group=group, method=method):
+                            self.env.flush_all()
+                            try:
+                                proxy.execute_kw(db, self.users[group].id, self.passwords[group], model, method, args)
+                                answers["done"] += 1
+                            except xmlrpc.client.Fault as fault:
+                                self.assertIn(fault.faultCode, (2, 4), fault.faultString[-800:])
+                                answers[fault.faultCode] += 1
+                            finally:
+                                self.env.invalidate_all()
+        # the calls did something: most went through, some were refused either way
+        self.assertGreater(answers["done"], 500, answers)
+        self.assertGreater(answers[4], 10, answers)
+        self.assertGreater(answers[2], 0, answers)
