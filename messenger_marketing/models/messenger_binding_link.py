@@ -113,10 +113,7 @@ class MessengerBindingLink(models.Model):
 
     @api.model
     def _from_payload(self, channel, payload):
-        value = signing.verify(channel._link_secret(), payload)
-        if not value or not value.startswith("b") or not value[1:].isdigit():
-            return None
-        link = self.sudo().browse(int(value[1:])).exists()
+        link = channel._signed_record(self._name, "b", payload)
         return link if link and link.channel_id == channel else None
 
     # -- a person opened a link --------------------------------------------------------

@@ -3,7 +3,9 @@ import secrets
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from ..core import signing
 from ..core.providers import PROVIDERS, ChannelConfig, get_provider
+from ..core.public import parse_id
 from .messenger_access import MANAGER, check_group, check_protected_fields
 
 # the field holding the channel's account at each provider
@@ -302,6 +304,14 @@ class MessengerChannel(models.Model):
         self.ensure_one()
         secret = self.env["ir.config_parameter"].sudo().get_param("database.secret")
         return f"{secret}:messenger-link:{self.id}"
+
+    def _signed_record(self, model, prefix, payload):
+        """The record of ``model`` that a start parameter ``<prefix><id>-<signature>``
+        signed for this channel names (entry links, binding links), or an empty recordset.
+        Read as superuser: the signature, which only Odoo makes, is the authority."""
+        value = signing.verify(self._link_secret(), payload)
+        record_id = parse_id(value[len(prefix) :]) if value and value.startswith(prefix) else None
+        return self.env[model].sudo().browse(record_id).exists() if record_id else self.env[model]
 
     def _deep_link(self, payload):
         return self._provider().deep_link(payload)

@@ -251,8 +251,5 @@ class MessengerFlowLink(models.Model):
     @api.model
     def _from_payload(self, channel, payload):
         """The active link a signed start parameter names on this channel, or None."""
-        value = signing.verify(channel._link_secret(), payload)
-        if not value or not value.startswith("f") or not value[1:].isdigit():
-            return None
-        link = self.sudo().browse(int(value[1:])).exists()
+        link = channel._signed_record(self._name, "f", payload)
         return link if link and link.active and link.channel_id == channel else None
