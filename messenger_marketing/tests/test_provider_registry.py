@@ -7,7 +7,14 @@ from unittest.mock import patch
 
 from odoo.tests import TransactionCase
 
-from ..core.providers import PROVIDERS, ChannelConfig, Provider, SandboxProvider, provider_selection
+from ..core.providers import (
+    PROVIDERS,
+    ChannelConfig,
+    OutgoingMessage,
+    Provider,
+    SandboxProvider,
+    provider_selection,
+)
 from ..core.providers.base import WebhookRejectedError
 
 # what every provider gets, whatever it declares
@@ -97,6 +104,31 @@ class TestProviderRegistry(TransactionCase):
             self.assertEqual((config.account_id, config.token, config.app_secret), ("loft-7", "seed", "crumbs"))
             self.assertEqual(config.confirmation_code, "", "it did not declare it")
         self.assertNotIn("pigeon", PROVIDERS)
+
+
+class TestTextLimits(TransactionCase):
+    def test_campaign_and_flow_limits_are_what_the_dispatcher_refuses(self):
+        """``text_limit``/``fits`` (campaigns, flows) and ``precheck`` (every send) draw the
+        same line, for each provider, with and without buttons and a picture."""
+        buttons = [[{"text": "Stop", "payload": "stop"}]]
+        for code, cls in PROVIDERS.items():
+            provider = cls(ChannelConfig())
+            for with_buttons in (False, True):
+                for with_image in (False, True):
+                    limit = cls.text_limit(with_buttons, with_image)
+                    for length in (limit, limit + 1):
+                        with self.subTest(provider=code, buttons=with_buttons, image=with_image, length=length):
+                            message = OutgoingMessage(
+                                1,
+                                "42",
+                                "x" * length,
+                                buttons=buttons if with_buttons else [],
+                                image_url="https://example.com/a.png" if with_image else "",
+                                inbound_age=0.0,
+                            )
+                            fits = cls.fits(message.text, with_buttons=with_buttons, with_image=with_image)
+                            self.assertEqual(fits, length == limit)
+                            self.assertEqual(provider.precheck(message) is None, fits)
 
 
 class TestWebhookHelpers(TransactionCase):

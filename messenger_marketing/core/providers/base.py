@@ -232,6 +232,12 @@ class Provider:
             limits.append(cls.max_caption_length)
         return min(limits)
 
+    @classmethod
+    def fits(cls, text, text_format="plain", with_buttons=False, with_image=False):
+        """Whether the text goes as one message (as the caption of a picture: ``with_image``)."""
+        text, text_format = cls.prepare_text(text, text_format)
+        return cls.visible_length(text, text_format) <= cls.text_limit(with_buttons, with_image)
+
     # -- sending ---------------------------------------------------------------------
     def precheck(self, message):
         """What is refused before any call, as a SendResult; None when the message may go.
