@@ -64,7 +64,8 @@ class MailingMailing(models.Model):
     @api.depends("messenger_channel_ids")
     def _compute_messenger_has_whatsapp(self):
         for mailing in self:
-            mailing.messenger_has_whatsapp = "whatsapp" in mailing.messenger_channel_ids.mapped("provider")
+            channels = mailing.messenger_channel_ids
+            mailing.messenger_has_whatsapp = any(c._provider_class().has_templates for c in channels)
 
     @api.onchange("messenger_template_id")
     def _onchange_messenger_template_id(self):
@@ -79,16 +80,10 @@ class MailingMailing(models.Model):
         for channel in self.messenger_channel_ids:
             provider = channel._provider_class()
             text, text_format = provider.prepare_text(self.messenger_body.strip(), self.messenger_body_format)
-            length = provider.visible_length(text, text_format)
-            limits = [provider.max_text_length]
-            if provider.max_button_text_length:
-                limits.append(provider.max_button_text_length)
-            if self.messenger_image_url:
-                limits.append(provider.max_caption_length)
-            if length > min(limits):
-                problems.append(
-                    _("%(channel)s takes at most %(limit)s characters", channel=channel.name, limit=min(limits))
-                )
+            # every campaign message carries the unsubscribe button
+            limit = provider.text_limit(with_buttons=True, with_image=bool(self.messenger_image_url))
+            if provider.visible_length(text, text_format) > limit:
+                problems.append(_("%(channel)s takes at most %(limit)s characters", channel=channel.name, limit=limit))
         if problems:
             raise UserError(
                 _(
@@ -299,7 +294,7 @@ class MailingMailing(models.Model):
                 # the template goes only to the channels of its WhatsApp Business Account
                 "wa_channels": self.messenger_channel_ids.filtered(
                     lambda c: (
-                        c.provider == "whatsapp"
+                        c._provider_class().has_templates
                         and c.whatsapp_account_id == self.messenger_whatsapp_template_id.account_id
                     )
                 ).ids,

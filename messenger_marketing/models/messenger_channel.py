@@ -4,17 +4,9 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 from ..core import signing
-from ..core.providers import PROVIDERS, ChannelConfig, get_provider
+from ..core.providers import PROVIDERS, ChannelConfig, get_provider, provider_selection
 from ..core.public import parse_id
 from .messenger_access import MANAGER, check_group, check_protected_fields
-
-# the field holding the channel's account at each provider
-ACCOUNT_FIELDS = {
-    "vk": "vk_group_id",
-    "whatsapp": "whatsapp_phone_number_id",
-    "messenger": "facebook_page_id",
-    "instagram": "instagram_account_id",
-}
 
 
 def _new_secret(_records=None):
@@ -31,15 +23,10 @@ class MessengerChannel(models.Model):
     sequence = fields.Integer(default=10)
     active = fields.Boolean(default=True)
     company_id = fields.Many2one("res.company", default=lambda self: self.env.company, index=True)
+    # A list, not a function: Odoo stores a list's labels (ir.model.fields.selection), and
+    # that is what translates and exports them.
     provider = fields.Selection(
-        [
-            ("sandbox", "Sandbox (no messenger, for trying)"),
-            ("telegram", "Telegram"),
-            ("vk", "VK"),
-            ("whatsapp", "WhatsApp"),
-            ("messenger", "Facebook Messenger"),
-            ("instagram", "Instagram"),
-        ],
+        provider_selection(),
         required=True,
         default="sandbox",
         tracking=True,
@@ -258,6 +245,9 @@ class MessengerChannel(models.Model):
         callers are the dispatcher, the webhook and manager-only buttons)."""
         self.ensure_one()
         channel = self.sudo()
+        cls = PROVIDERS[channel.provider]
+        # what the provider declares it reads, besides what every provider does
+        fields_read = dict(cls.config_fields, account_id=cls.account_field) if cls.account_field else cls.config_fields
         config = ChannelConfig(
             token=channel.token or "",
             api_base_url=channel.api_base_url or "",
@@ -265,11 +255,7 @@ class MessengerChannel(models.Model):
             bot_username=channel.bot_username or "",
             request_timeout=channel.request_timeout or 10.0,
             concurrency=concurrency,
-            app_secret=channel.app_secret or "",
-            account_id=(channel[ACCOUNT_FIELDS[channel.provider]] or "") if channel.provider in ACCOUNT_FIELDS else "",
-            business_account_id=channel.whatsapp_account_id or "",
-            confirmation_code=channel.vk_confirmation_code or "",
-            registration_id=channel.vk_server_id or "",
+            **{attribute: channel[name] or "" for attribute, name in fields_read.items()},
         )
         return get_provider(channel.provider, config)
 

@@ -185,7 +185,8 @@ class MessengerFlowSession(models.Model):
         contact = self.contact_id
         text = text or ""
         messages = self.env["messenger.message"]
-        if image_url and len(text) > contact.channel_id._provider_class().max_caption_length:
+        provider = contact.channel_id._provider_class()
+        if image_url and not provider.fits(text, with_buttons=bool(buttons), with_image=True):
             messages = contact._send("", kind="service", record=self, image_url=image_url)
             image_url = ""
         extra = {"image_url": image_url} if image_url else {}

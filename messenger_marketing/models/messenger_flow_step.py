@@ -199,14 +199,16 @@ class MessengerFlowStep(models.Model):
         price_line = _("Price: %s", format_amount(self.env, price, currency))
         image_url = self.env["messenger.image"]._url(product)
         description = product.description_sale or ""
+        buttons = self._button_rows()
         if image_url:
             # the card goes as a picture with a caption, which is shorter than a message
-            room = session.contact_id.channel_id._provider_class().max_caption_length
+            provider = session.contact_id.channel_id._provider_class()
+            room = provider.text_limit(with_buttons=bool(buttons), with_image=True)
             room -= len(product.name) + len(self.text or "") + len(price_line) + 8
             if len(description) > room:
                 description = description[: max(room - 1, 0)].rstrip() + "…"
         text = "\n\n".join(part for part in (product.name, self.text, description, price_line) if part)
-        session._say(text, buttons=self._button_rows(), image_url=image_url)
+        session._say(text, buttons=buttons, image_url=image_url)
         return WAIT if self._choice_buttons() else self._next()
 
     def _run_content(self, session):

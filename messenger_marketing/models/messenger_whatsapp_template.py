@@ -92,7 +92,7 @@ class MessengerWhatsappTemplate(models.Model):
         contact is not on a WhatsApp channel of the template's account)."""
         template = self[:1]
         channel = contact.channel_id
-        if template and channel.provider == "whatsapp" and channel.whatsapp_account_id == template.account_id:
+        if template and channel._provider_class().has_templates and channel.whatsapp_account_id == template.account_id:
             return {"whatsapp_template_id": template.id}
         return {}
 

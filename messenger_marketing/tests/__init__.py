@@ -17,6 +17,7 @@ from . import (
     test_multi_company,
     test_price_alert,
     test_provider_meta,
+    test_provider_registry,
     test_provider_vk,
     test_provider_whatsapp,
     test_providers_all,

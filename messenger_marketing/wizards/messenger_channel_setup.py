@@ -1,18 +1,12 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
+from ..core.providers import PROVIDERS
 from ..models.messenger_access import check_protected_fields
 
-# What the assistant asks for, per provider: the channel fields in the order a person
-# finds them in the provider's console (the view explains where each one is).
-CREDENTIALS = {
-    "sandbox": [],
-    "telegram": ["token"],
-    "vk": ["vk_group_id", "token"],
-    "whatsapp": ["whatsapp_phone_number_id", "whatsapp_account_id", "token", "app_secret"],
-    "messenger": ["facebook_page_id", "token", "app_secret"],
-    "instagram": ["instagram_account_id", "token", "app_secret"],
-}
+# What the assistant asks for is the provider's credential_fields: the channel fields in
+# the order a person finds them in the provider's console (the view explains where each
+# one is); the assistant has a field of the same name for each.
 MANAGER = "messenger_marketing.group_messenger_manager"
 
 
@@ -53,13 +47,14 @@ class MessengerChannelSetup(models.TransientModel):
 
     @api.model
     def _credential_labels(self, provider):
-        """The names the view shows: the token is a bot token on Telegram, an access token elsewhere."""
+        """The names the view shows: the channel's, except the token's where it is an access token."""
         channel_fields = self.env["messenger.channel"]._fields
+        cls = PROVIDERS[provider]
         return [
             _("Access Token")
-            if name == "token" and provider != "telegram"
+            if name == "token" and cls.access_token
             else channel_fields[name].get_description(self.env)["string"]
-            for name in CREDENTIALS[provider]
+            for name in cls.credential_fields
         ]
 
     def _reopen(self):
@@ -83,7 +78,7 @@ class MessengerChannelSetup(models.TransientModel):
 
     def _channel_vals(self):
         vals = {"name": self.name, "provider": self.provider, "company_id": self.company_id.id}
-        for name in CREDENTIALS[self.provider]:
+        for name in PROVIDERS[self.provider].credential_fields:
             vals[name] = self[name] or False
         if self.sudo().api_base_url:  # only a system administrator can have set it
             vals["api_base_url"] = self.sudo().api_base_url
@@ -100,9 +95,9 @@ class MessengerChannelSetup(models.TransientModel):
         return True
 
     def action_next(self):
-        """From the choice of messenger to its keys (a sandbox needs none)."""
+        """From the choice of messenger to its keys (a sandbox needs none: done)."""
         self.ensure_one()
-        if self.provider == "sandbox":
+        if not PROVIDERS[self.provider].credential_fields:
             self.sudo().channel_id = self.env["messenger.channel"].create(self._channel_vals())
             self.step = "done"
         else:
@@ -112,10 +107,11 @@ class MessengerChannelSetup(models.TransientModel):
     def action_check(self):
         """Save the keys on the channel and ask the provider whether they work."""
         self.ensure_one()
+        cls = PROVIDERS[self.provider]
         missing = [
             label
-            for name, label in zip(CREDENTIALS[self.provider], self._credential_labels(self.provider), strict=True)
-            if not self[name] and name not in ("app_secret", "whatsapp_account_id")
+            for name, label in zip(cls.credential_fields, self._credential_labels(self.provider), strict=True)
+            if not self[name] and name not in cls.optional_credentials
         ]
         if missing:
             self.sudo().error = _("Fill in: %s.", ", ".join(missing))

@@ -1,5 +1,6 @@
 """The interface every messenger provider implements, and the normalized data it speaks."""
 
+import hmac
 import json
 import math
 from dataclasses import dataclass, field
@@ -167,7 +168,20 @@ class Provider:
     flight while it paces them; configuration calls (webhook, test) are synchronous."""
 
     code = ""
-    label = ""
+    label = ""  # the platform's name, in the reasons of refusals
+    selection_label = ""  # the channel's choice of provider shows this (default: label)
+    # -- what the channel holds for the provider: the channel model builds the provider's
+    # ChannelConfig from these, and the setup assistant asks for the credentials.
+    # The channel fields a person pastes from the provider's console, in the order the
+    # console shows them ...
+    credential_fields = ()
+    # ... and those of them the channel works without (Test Connection warns about them).
+    optional_credentials = ()
+    access_token = True  # the token is an access token (Telegram's is a bot token)
+    account_field = ""  # the channel field holding the account at the provider (ChannelConfig.account_id)
+    # other ChannelConfig values the provider reads: {ChannelConfig attribute: channel field}
+    config_fields = {}
+    has_templates = False  # approved message templates are synchronised from the provider (WhatsApp)
     default_rate_limit = 30.0  # messages per second for the whole channel
     default_per_chat_interval = 1.0  # seconds between two messages to one chat
     has_idempotency_key = False  # a resend after a crash cannot duplicate
@@ -208,6 +222,22 @@ class Provider:
             parts[-1:] = split_text(parts[-1], cls.max_button_text_length)
         return [(part, text_format) for part in parts]
 
+    @classmethod
+    def text_limit(cls, with_buttons=False, with_image=False):
+        """Characters one message takes: with buttons, and as the caption of a picture."""
+        limits = [cls.max_text_length]
+        if with_buttons and cls.max_button_text_length:
+            limits.append(cls.max_button_text_length)
+        if with_image:
+            limits.append(cls.max_caption_length)
+        return min(limits)
+
+    @classmethod
+    def fits(cls, text, text_format="plain", with_buttons=False, with_image=False):
+        """Whether the text goes as one message (as the caption of a picture: ``with_image``)."""
+        text, text_format = cls.prepare_text(text, text_format)
+        return cls.visible_length(text, text_format) <= cls.text_limit(with_buttons, with_image)
+
     # -- sending ---------------------------------------------------------------------
     def precheck(self, message):
         """What is refused before any call, as a SendResult; None when the message may go.
@@ -223,9 +253,7 @@ class Provider:
                 f"A text sent with a picture takes at most {self.max_caption_length} characters on {self.label}; "
                 f"this one has {length}.",
             )
-        limit = self.max_text_length
-        if message.buttons and self.max_button_text_length:
-            limit = min(limit, self.max_button_text_length)
+        limit = self.text_limit(with_buttons=bool(message.buttons))
         if length > limit:
             return self.refuse(
                 message, f"{self.label} takes at most {limit} characters in this message; this one has {length}."
@@ -250,6 +278,17 @@ class Provider:
     @staticmethod
     def refuse(message, reason, **extra):
         return SendResult(message.key, PERMANENT, reason=reason, **extra)
+
+    @classmethod
+    def timed_out(cls, key, maybe_delivered=True):
+        """No answer in time: retried; unless the request never left (``maybe_delivered``
+        False), the person may have the message already, and the dispatcher knows it."""
+        return SendResult(key, TRANSIENT, reason=f"{cls.label} did not answer in time", maybe_delivered=maybe_delivered)
+
+    @staticmethod
+    def unexpected(key, exc):
+        """An error no classification knows: retried, never lost."""
+        return SendResult(key, TRANSIENT, reason=f"Unexpected error while sending: {exc!r}")
 
     async def open(self):
         """Prepare clients before the first batch of a dispatcher run; the run's later
@@ -276,6 +315,22 @@ class Provider:
         except (ValueError, UnicodeError) as exc:
             raise WebhookRejectedError(400, f"body is not JSON in UTF-8 ({exc.__class__.__name__})") from exc
         return data
+
+    @staticmethod
+    def check_secret(given, expected, reason):
+        """Raise WebhookRejectedError(403, reason) unless ``given`` is the non-empty
+        ``expected`` secret; compared in constant time, so the answer's timing tells
+        nothing about how much of a guess was right."""
+        expected = expected or ""
+        if not expected or not hmac.compare_digest((given or "").encode(), expected.encode()):
+            raise WebhookRejectedError(403, reason)
+
+    @staticmethod
+    def start_payload(text):
+        """``/start <payload>``: the deep-link payload, or None when the text is no start."""
+        if isinstance(text, str) and (text == "/start" or text.startswith("/start ")):
+            return text[7:].strip()
+        return None
 
     def check_events(self, events):
         """Refuse (400) events whose ids no provider sends: too long to index."""

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 from requests.adapters import HTTPAdapter
 
-from .base import TRANSIENT, Provider, SendResult
+from .base import Provider
 
 _logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class BlockingProvider(Provider):
             return await loop.run_in_executor(self._pool, self.send_blocking, message)
         except Exception as exc:  # send() never raises: a bug becomes a retried result
             _logger.exception("Messenger: unexpected error while sending message %s", message.key)
-            return SendResult(message.key, TRANSIENT, reason=f"Unexpected error while sending: {exc!r}")
+            return self.unexpected(message.key, exc)
 
     def send_blocking(self, message):
         """Send one message from a pool thread; return a SendResult, never raise."""

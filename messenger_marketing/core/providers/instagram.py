@@ -13,6 +13,8 @@ from .meta import MetaMessagingProvider
 class InstagramProvider(MetaMessagingProvider):
     code = "instagram"
     label = "Instagram"
+    credential_fields = ("instagram_account_id", "token", "app_secret")
+    account_field = "instagram_account_id"
     # Meta allows 300 Send API calls per second per account, but an account that sends and
     # receives more than 72,000 messages an hour stops showing new ones: 20 per second.
     default_rate_limit = 20.0

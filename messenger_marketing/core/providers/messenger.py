@@ -14,6 +14,9 @@ from .meta import MetaMessagingProvider
 class MessengerProvider(MetaMessagingProvider):
     code = "messenger"
     label = "Messenger"
+    selection_label = "Facebook Messenger"
+    credential_fields = ("facebook_page_id", "token", "app_secret")
+    account_field = "facebook_page_id"
     # Meta allows 300 Send API calls per second per Page, but a Page sending more than 40
     # messages per second stops showing new messages in its inbox: stay under that.
     default_rate_limit = 40.0

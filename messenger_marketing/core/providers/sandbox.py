@@ -4,8 +4,6 @@ The simulator writes as a customer through the same inbound path a webhook uses,
 reads the bot's answers from the outbox.
 """
 
-import hmac
-
 from .base import SENT, InboundEvent, Provider, SendResult, WebhookRejectedError
 
 SECRET_HEADER = "X-Messenger-Sandbox-Secret"
@@ -15,6 +13,7 @@ KINDS = {"start", "message", "button", "contact", "blocked", "other"}  # see Inb
 class SandboxProvider(Provider):
     code = "sandbox"
     label = "Sandbox"
+    selection_label = "Sandbox (no messenger, for trying)"
     default_rate_limit = 1000.0
     default_per_chat_interval = 0.0
     has_idempotency_key = True  # nothing leaves Odoo: a resend cannot reach anyone twice
@@ -24,10 +23,7 @@ class SandboxProvider(Provider):
         return SendResult(message.key, SENT, provider_message_id=f"sandbox-{message.key}")
 
     def verify_webhook(self, headers, body):
-        given = headers.get(SECRET_HEADER) or ""
-        expected = self.config.webhook_secret or ""
-        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
-            raise WebhookRejectedError(403, "missing or wrong sandbox secret")
+        self.check_secret(headers.get(SECRET_HEADER), self.config.webhook_secret, "missing or wrong sandbox secret")
 
     def parse_webhook(self, body):
         """A sandbox webhook body is a JSON object with the InboundEvent fields."""

@@ -8,7 +8,6 @@ Telegram sends back in ``X-Telegram-Bot-Api-Secret-Token`` (set when registering
 import asyncio
 import contextlib
 import datetime
-import hmac
 import logging
 
 import httpx
@@ -47,6 +46,8 @@ def _seconds(value):
 class TelegramProvider(Provider):
     code = "telegram"
     label = "Telegram"
+    credential_fields = ("token",)
+    access_token = False  # BotFather's bot token
     default_rate_limit = 30.0
     default_per_chat_interval = 1.0
     default_api_base_url = "https://api.telegram.org"
@@ -148,8 +149,8 @@ class TelegramProvider(Provider):
             return self.classify_error(message.key, exc)
         return SendResult(message.key, SENT, provider_message_id=str(sent.message_id))
 
-    @staticmethod
-    def classify_error(key, exc):
+    @classmethod
+    def classify_error(cls, key, exc):
         if isinstance(exc, tg_error.RetryAfter):
             retry = _seconds(exc.retry_after)
             reason = f"Rate limited by Telegram, retry after {retry:g} s"
@@ -166,19 +167,16 @@ class TelegramProvider(Provider):
             return SendResult(key, PERMANENT, reason=f"Telegram refused the message: {exc}")
         if isinstance(exc, tg_error.TimedOut):
             unsent = isinstance(exc.__cause__, (httpx.ConnectTimeout, httpx.PoolTimeout)) or "Pool timeout" in str(exc)
-            return SendResult(key, TRANSIENT, reason="Telegram did not answer in time", maybe_delivered=not unsent)
+            return cls.timed_out(key, maybe_delivered=not unsent)
         if isinstance(exc, tg_error.NetworkError):  # 5xx, 502, connection errors
             return SendResult(key, TRANSIENT, reason=f"Telegram unavailable: {exc}")
         if isinstance(exc, tg_error.TelegramError):
             return SendResult(key, PERMANENT, reason=f"Telegram error: {exc}")
-        return SendResult(key, TRANSIENT, reason=f"Unexpected error while sending: {exc!r}")
+        return cls.unexpected(key, exc)
 
     # -- webhooks --------------------------------------------------------------------
     def verify_webhook(self, headers, body):
-        given = headers.get(SECRET_HEADER) or ""
-        expected = self.config.webhook_secret or ""
-        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
-            raise WebhookRejectedError(403, "missing or wrong secret token")
+        self.check_secret(headers.get(SECRET_HEADER), self.config.webhook_secret, "missing or wrong secret token")
 
     def parse_webhook(self, body):
         update = self.load_json(body)
@@ -220,10 +218,9 @@ class TelegramProvider(Provider):
                     )
                 return InboundEvent(event_id, "message", text="[shared a contact]", provider_message_id=mid, **person)
             text = msg.get("text")
-            if isinstance(text, str) and (text == "/start" or text.startswith("/start ")):
-                return InboundEvent(
-                    event_id, "start", text=text, payload=text[7:].strip(), provider_message_id=mid, **person
-                )
+            payload = self.start_payload(text)
+            if payload is not None:
+                return InboundEvent(event_id, "start", text=text, payload=payload, provider_message_id=mid, **person)
             if not isinstance(text, str):
                 text = msg.get("caption") or "[unsupported message]"
             return InboundEvent(event_id, "message", text=str(text), provider_message_id=mid, **person)

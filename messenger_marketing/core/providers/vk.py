@@ -7,7 +7,6 @@ second message with the same ``random_id``, so a resend after a crash cannot dup
 """
 
 import hashlib
-import hmac
 import json
 import threading
 from urllib.parse import quote
@@ -91,6 +90,9 @@ class VkProvider(BlockingProvider):
     max_text_length = 4096
     max_caption_length = 4096  # a picture goes as a link under the text
     default_api_base_url = "https://api.vk.ru"
+    credential_fields = ("vk_group_id", "token")
+    account_field = "vk_group_id"
+    config_fields = {"confirmation_code": "vk_confirmation_code", "registration_id": "vk_server_id"}
 
     def __init__(self, config):
         super().__init__(config)
@@ -148,8 +150,8 @@ class VkProvider(BlockingProvider):
             return self.classify_error(message.key, exc)
         return SendResult(message.key, SENT, provider_message_id=str(message_id))
 
-    @staticmethod
-    def classify_error(key, exc):
+    @classmethod
+    def classify_error(cls, key, exc):
         if isinstance(exc, Captcha):
             return SendResult(key, TRANSIENT, reason="VK asks for a captcha: too many requests", retry_after=60.0)
         if isinstance(exc, ApiError):
@@ -165,10 +167,10 @@ class VkProvider(BlockingProvider):
         if isinstance(exc, ApiHttpError):
             return SendResult(key, TRANSIENT, reason=f"VK unavailable: HTTP {exc.response.status_code}")
         if isinstance(exc, requests.exceptions.ReadTimeout):
-            return SendResult(key, TRANSIENT, reason="VK did not answer in time", maybe_delivered=True)
+            return cls.timed_out(key)
         if isinstance(exc, requests.exceptions.RequestException | ValueError):
             return SendResult(key, TRANSIENT, reason=f"VK unavailable: {exc.__class__.__name__}")
-        return SendResult(key, TRANSIENT, reason=f"Unexpected error while sending: {exc!r}")
+        return cls.unexpected(key, exc)
 
     # -- webhooks (Callback API) ---------------------------------------------------------
     def _json(self, body):
@@ -196,10 +198,7 @@ class VkProvider(BlockingProvider):
         return WebhookReply(200, self.config.confirmation_code)
 
     def _check_secret(self, data):
-        given = str(data.get("secret") or "")
-        expected = self.config.webhook_secret or ""
-        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
-            raise WebhookRejectedError(403, "missing or wrong secret key")
+        self.check_secret(str(data.get("secret") or ""), self.config.webhook_secret, "missing or wrong secret key")
 
     def verify_webhook(self, headers, body):
         data = self._json(body)
@@ -248,8 +247,9 @@ class VkProvider(BlockingProvider):
                 return InboundEvent(event_id, "button", payload=payload, **person)
             if ref:  # the first message after a vk.me/<community>?ref=<payload> link
                 return InboundEvent(event_id, "start", text=text, payload=ref, **person)
-            if text == "/start" or text.startswith("/start "):
-                return InboundEvent(event_id, "start", text=text, payload=text[7:].strip(), **person)
+            payload = self.start_payload(text)
+            if payload is not None:
+                return InboundEvent(event_id, "start", text=text, payload=payload, **person)
             return InboundEvent(event_id, "message", text=text or "[attachment]", **person)
         if kind == "message_event":  # a callback button
             return InboundEvent(

@@ -44,6 +44,11 @@ class WhatsAppProvider(MetaProvider):
     max_caption_length = 1024
     max_button_text_length = 1024  # the body of an interactive message
     webhook_object = "whatsapp_business_account"
+    credential_fields = ("whatsapp_phone_number_id", "whatsapp_account_id", "token", "app_secret")
+    optional_credentials = ("whatsapp_account_id", "app_secret")  # Test Connection warns without them
+    account_field = "whatsapp_phone_number_id"
+    config_fields = {**MetaProvider.config_fields, "business_account_id": "whatsapp_account_id"}
+    has_templates = True
 
     # -- sending -------------------------------------------------------------------------
     def precheck(self, message):
