@@ -236,15 +236,14 @@ class MailingMailing(models.Model):
         if self.mailing_model_real == "messenger.contact":
             matches = "SELECT a.res_id, c.* FROM audience a JOIN reachable c ON c.id = a.contact_id"
         else:
-            matches = """SELECT a.res_id, c.* FROM audience a JOIN reachable c ON c.partner_id = a.partner_id
-                         UNION ALL
-                         SELECT a.res_id, c.* FROM audience a
-                         JOIN res_partner p ON p.id = a.partner_id AND p.commercial_partner_id != p.id
-                         JOIN reachable c ON c.partner_id = p.commercial_partner_id
-                         WHERE NOT EXISTS (SELECT 1 FROM reachable own WHERE own.partner_id = a.partner_id)"""
+            # the partner whose contacts reach the recipient: themselves if they have one
+            matches = """SELECT a.res_id, c.* FROM audience a
+                         JOIN res_partner p ON p.id = a.partner_id
+                         LEFT JOIN (SELECT DISTINCT partner_id FROM reachable) own ON own.partner_id = p.id
+                         JOIN reachable c ON c.partner_id = COALESCE(own.partner_id, p.commercial_partner_id)"""
         query = f"""
-            WITH audience AS ({self._messenger_audience_sql()}),
-                 reachable AS ({reachable})
+            WITH audience AS NOT MATERIALIZED ({self._messenger_audience_sql()}),
+                 reachable AS NOT MATERIALIZED ({reachable})
             SELECT DISTINCT ON (COALESCE(c.partner_id, -c.id))
                    c.res_id, c.id AS contact_id, c.channel_id, c.partner_id
             FROM ({matches}) c
