@@ -291,17 +291,24 @@ class MessengerContact(models.Model):
         return re.sub(r"\s+", " ", (text or "").strip().lower()).strip(" !.") in STOP_WORDS
 
     @api.model
-    def _reachable_by_partner(self, partners, kind, channel=None):
-        """{partner id: contact} for the partners who can get a message of this kind: one
-        of their own contacts, else one of their company's, the one used last; through
-        ``channel`` only when given."""
+    def _reachable_by_partner(self, partners, kind, channel=None, company=None):
+        """{partner id: contact} for the partners who can get a message of this kind: the
+        one rule of every feature (order messages, the composer; campaigns follow it in
+        SQL, see mailing.mailing._messenger_candidates_sql). A partner's own contacts
+        first, else their commercial partner's; among them the one used last (then the
+        newest); only through active channels, through ``channel`` (one or several) when
+        given, of ``company`` or of no company when given; only contacts whose consent
+        allows ``kind`` (``_can_receive``). Searched with the caller's rights."""
         domain = [
             ("partner_id", "in", (partners | partners.commercial_partner_id).ids),
             ("state", "!=", "blocked"),
             ("channel_id.active", "=", True),
         ]
         if channel:
-            domain.append(("channel_id", "=", channel.id))
+            domain.append(("channel_id", "in", channel.ids))
+        if company is not None:
+            # a shared customer hears of company B's records from company B's channels only
+            domain.append(("company_id", "in", [company.id, False]))
         best = {}
         for contact in self.search(domain, order="last_message_at desc nulls last, id desc"):
             if contact.partner_id.id not in best and contact._can_receive(kind):

@@ -2,6 +2,8 @@
 
 Features of this addon and of others hook in by overriding ``_on_start``, ``_on_text``,
 ``_on_button`` and ``_on_contact``: each returns True when it handled the event, so the first taker wins.
+The "Contact us" button of the order messages is this addon's own: ``_on_contact_us`` hands the
+conversation to a person, and extensions may override it to do it their way.
 """
 
 import dataclasses
@@ -10,12 +12,13 @@ import re
 import traceback
 
 import psycopg2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from odoo import _, api, fields, models
 from odoo.tools.mail import formataddr, generate_tracking_message_id
 
 from .messenger_contact import UNSUBSCRIBE_PAYLOAD
+from .messenger_template import CONTACT_US_PAYLOAD
 
 _logger = logging.getLogger(__name__)
 
@@ -208,8 +211,37 @@ class MessengerInbound(models.AbstractModel):
         # the customer's first chat answers for them, also while an operator holds it
         if self.env["messenger.binding.link"]._answer(contact, event.payload):
             return
-        if contact.answered_by != "operator":
+        if contact.answered_by == "operator":
+            return  # a person holds it already (and is notified of the press, a follower)
+        if event.payload == CONTACT_US_PAYLOAD:
+            self._on_contact_us(contact, self._contact_us_record(contact))
+        else:
             self._on_button(contact, event)
+
+    def _contact_us_record(self, contact):
+        """The record (an order, an invoice) of the last message with a "Contact us" button
+        that went to the contact, if it had one: a press carries the payload only."""
+        self.env["messenger.message"].flush_model()
+        self.env.cr.execute(
+            """SELECT res_model, res_id FROM messenger_message
+               WHERE contact_id = %s AND direction = 'out' AND res_model IS NOT NULL AND res_id IS NOT NULL
+                 AND state NOT IN ('queued', 'held', 'failed', 'cancelled')
+                 AND jsonb_path_exists(buttons, '$[*][*] ? (@.payload == $p)', jsonb_build_object('p', %s::text))
+               ORDER BY id DESC LIMIT 1""",
+            (contact.id, CONTACT_US_PAYLOAD),
+        )
+        row = self.env.cr.fetchone()
+        if not row or row[0] not in self.env:
+            return None
+        return self.env[row[0]].browse(row[1]).exists() or None
+
+    def _contact_us_reason(self, record):
+        """The hand-off's note: the customer pressed "Contact us", under which record's message."""
+        if record:
+            return escape(_("The customer pressed “Contact us” under the message about %s.")) % (
+                record._get_html_link()
+            )
+        return _("The customer pressed “Contact us”.")
 
     def _button_text(self, contact, event):
         """How a button press reads in the conversation; features name their own buttons."""
@@ -237,6 +269,11 @@ class MessengerInbound(models.AbstractModel):
     def _on_button(self, contact, event):
         """A button press. True if a feature answered."""
         return False
+
+    def _on_contact_us(self, contact, record):
+        """The customer pressed the "Contact us" button of a message (about ``record``, if
+        it had one): a person takes the conversation over. Extensions may do more."""
+        return contact._hand_off(self._contact_us_reason(record))
 
     def _on_contact(self, contact, event):
         """The person shared their phone number (already bound). True if a feature answered."""

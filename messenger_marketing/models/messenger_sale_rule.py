@@ -71,25 +71,6 @@ class MessengerSaleRule(models.Model):
         )
         return matching.sorted(lambda r: (not r.team_id, r.sequence, r.id))[:1]
 
-    def _contact_for(self, order, contacts_by_partner):
-        """The contact to write to: the order's customer, else its company."""
-        self.ensure_one()
-        for partner in (order.partner_id, order.partner_id.commercial_partner_id):
-            contacts = contacts_by_partner.get(partner, [])
-            if self.channel_mode == "fixed":
-                contacts = [c for c in contacts if c.channel_id == self.channel_id]
-            # a shared customer hears of company B's order from company B's channels only
-            contacts = [
-                c
-                for c in contacts
-                if c._can_receive("transactional") and c.company_id in (order.company_id, c.company_id.browse())
-            ]
-            if contacts:
-                return max(
-                    contacts, key=lambda c: (c.last_message_at or fields.Datetime.to_datetime("1970-01-01"), c.id)
-                )
-        return None
-
     @api.model
     def _fire(self, orders, event, occurrence=""):
         """Queue the event's message for orders that reached it (each order, event and
@@ -99,21 +80,26 @@ class MessengerSaleRule(models.Model):
         if not rules or not orders:
             return self.env["messenger.message"]
         fresh = self.env["messenger.sale.notification"]._claim(orders, f"{event}{occurrence}")
-        partners = fresh.partner_id | fresh.partner_id.commercial_partner_id
-        contacts_by_partner = {}
-        for contact in (
-            self.env["messenger.contact"]
-            .sudo()
-            .search([("partner_id", "in", partners.ids), ("state", "!=", "blocked"), ("channel_id.active", "=", True)])
-        ):
-            contacts_by_partner.setdefault(contact.partner_id, []).append(contact)
+        rule_of = {order: self._rule_for(rules, order) for order in fresh}
+        # the contact of each order's customer, by the one rule of messenger.contact: through
+        # the rule's fixed channel if it has one, from the order's company's channels
+        groups = {}
+        for order, rule in rule_of.items():
+            if rule:
+                key = (rule.channel_id if rule.channel_mode == "fixed" else None, order.company_id)
+                groups[key] = groups.get(key, fresh.browse()) | order
+        Contact = self.env["messenger.contact"].sudo()
+        contact_of = {}
+        for (channel, company), group in groups.items():
+            reachable = Contact._reachable_by_partner(group.partner_id, "transactional", channel, company)
+            contact_of.update({order: reachable.get(order.partner_id.id) for order in group})
         plan = {}  # rule -> [(order, contact)]
         skipped = {}
         for order in fresh:
-            rule = self._rule_for(rules, order)
+            rule = rule_of[order]
             if not rule:
                 continue
-            contact = rule._contact_for(order, contacts_by_partner)
+            contact = contact_of[order]
             if contact:
                 plan.setdefault(rule, []).append((order, contact))
             else:

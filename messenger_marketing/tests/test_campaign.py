@@ -51,13 +51,14 @@ class TestCampaign(CampaignMixin, MessengerCase):
         unsubscribed, blocked = contacts[:20], contacts[20:30]
         unsubscribed.state = "unsubscribed"
         blocked.state = "blocked"
-        # fifteen people have a second contact on the channel: they must get one message
-        self.env["messenger.contact"].create(
+        # fifteen people have a second contact on the channel: they must get one message, on
+        # the newer chat when neither wrote (messenger.contact._reachable_by_partner's rule)
+        second = self.env["messenger.contact"].create(
             [
                 {
                     "name": c.name,
                     "channel_id": self.channel.id,
-                    "chat_id": f"{c.chat_id}-2",
+                    "chat_id": str(int(c.chat_id) + 500000),
                     "partner_id": c.partner_id.id,
                 }
                 for c in contacts[100:115]
@@ -72,6 +73,7 @@ class TestCampaign(CampaignMixin, MessengerCase):
         self.assertEqual(len(messages), 270)
         self.assertEqual(len(messages.contact_id.partner_id), 270)
         self.assertFalse(messages.contact_id & (unsubscribed | blocked))
+        self.assertEqual(messages.contact_id & (contacts[100:115] | second), second)
         self.assertEqual(set(messages.mapped("kind")), {"marketing"})
         self.assertEqual(mailing.state, "done")
         self.assertEqual(mailing.expected, 270)

@@ -80,11 +80,20 @@ class MessengerComposer(models.TransientModel):
         """{record: contact} for the records whose customer has a messenger contact that
         accepts this kind of message, and the records without one."""
         records = self._records()
-        partners = self.env["res.partner"].union(*(self._partner_of(r) for r in records))
-        contacts = self.env["messenger.contact"]._reachable_by_partner(partners, self.kind, self.channel_id)
+        # the one rule of messenger.contact, with the company of records that have one (a
+        # shared customer hears of company B's order from company B's channels only)
+        by_company = {}
+        for record in records:
+            company = (record.company_id if "company_id" in record._fields else None) or None
+            by_company[company] = by_company.get(company, records.browse()) | record
+        contact_of = {}
+        for company, group in by_company.items():
+            partners = self.env["res.partner"].union(*(self._partner_of(r) for r in group))
+            reach = self.env["messenger.contact"]._reachable_by_partner(partners, self.kind, self.channel_id, company)
+            contact_of.update({record: reach.get(self._partner_of(record).id) for record in group})
         plan, skipped = {}, self.env[self.res_model]
         for record in records:
-            contact = contacts.get(self._partner_of(record).id)
+            contact = contact_of[record]
             if contact:
                 plan[record] = contact
             else:

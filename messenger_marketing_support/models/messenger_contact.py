@@ -80,10 +80,11 @@ class MessengerContact(models.Model):
             )
         )
 
-    def _support_hand_off(self, reason, question=None):
+    def _support_hand_off(self, reason, question=None, detail=None):
         """Hand the conversation to a person (see ``_hand_off``) and record it on the
         question that led there: ``question``, or the contact's latest question that is not
-        handed off yet and was not marked helpful. ``reason`` is a key of HANDOFF_REASONS."""
+        handed off yet and was not marked helpful. ``reason`` is a key of HANDOFF_REASONS;
+        ``detail``, more for the operator's note."""
         self.ensure_one()
         Question = self.env["messenger.support.question"].sudo()
         if question is None:
@@ -100,6 +101,8 @@ class MessengerContact(models.Model):
             note = Markup("%s: <i>%s</i>") % (note, question.text)
             if question.article_id and question.auto_answered:
                 note += Markup(" (%s)") % question.article_id.name
+        if detail:
+            note = Markup("%s. %s") % (note, detail)
         self._hand_off(note)
         if question:
             question.write({"handoff_at": self.handoff_at, "handoff_reason": reason, "operator_id": self.user_id.id})

@@ -1,7 +1,6 @@
 from odoo import models
 
 from odoo.addons.messenger_marketing.core.public import parse_id
-from odoo.addons.messenger_marketing.models.messenger_template import CONTACT_US_PAYLOAD
 
 from .messenger_contact import HANDOFF_PAYLOAD, PAYLOAD_PREFIX
 
@@ -27,11 +26,10 @@ class MessengerInbound(models.AbstractModel):
         if super()._on_button(contact, event):
             return True
         payload = event.payload or ""
-        ours = payload.startswith(PAYLOAD_PREFIX) or payload == CONTACT_US_PAYLOAD
-        if not ours or not contact.channel_id.kb_enabled:
+        if not payload.startswith(PAYLOAD_PREFIX) or not contact.channel_id.kb_enabled:
             return False
         Question = self.env["messenger.support.question"]
-        if payload in (HANDOFF_PAYLOAD, CONTACT_US_PAYLOAD):
+        if payload == HANDOFF_PAYLOAD:
             # a button press is no question of the knowledge base: the hand-off is not tied to one
             contact._support_hand_off("asked", Question)
             return True
@@ -40,3 +38,13 @@ class MessengerInbound(models.AbstractModel):
         if kind in ("y", "n") and question.exists():
             contact._support_feedback(question, helpful=kind == "y")
         return True  # our namespace: an unknown or stale kb: button is answered by nothing else
+
+    def _on_contact_us(self, contact, record):
+        """With the knowledge base on, "Contact us" is the support's hand-off: "Asked for
+        a person", with the record the base names. Like "a person, please" (HANDOFF_PAYLOAD),
+        a press is no question, so it ties no question's statistics; it hands off once,
+        here instead of the base's plain hand-off."""
+        if not contact.channel_id.kb_enabled:
+            return super()._on_contact_us(contact, record)
+        Question = self.env["messenger.support.question"]
+        return contact._support_hand_off("asked", Question, detail=self._contact_us_reason(record))

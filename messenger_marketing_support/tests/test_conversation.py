@@ -227,6 +227,51 @@ class TestSupportConversation(TelegramSetupMixin, HttpCase):
         self.assertEqual(self.contact(707).answered_by, "operator")
         self.assertEqual(len(self.contact(707).support_question_ids), 1, "a button press is no question")
 
+    def test_contact_us_is_the_support_hand_off_once(self):
+        # the bot answered a question from an article; then the customer presses "Contact us"
+        # under an order message
+        self.say("What does shipping cost?", chat_id=720)
+        contact = self.contact(720)
+        question = contact.support_question_ids
+        self.assertEqual(question.outcome, "answered")
+        order = self.env["sale.order"].create({"partner_id": self.env["res.partner"].create({"name": "Olga"}).id})
+        buttons = [[{"text": "Contact us", "payload": "contact_us"}]]
+        contact._send("Your order is confirmed.", buttons=buttons, record=order)
+        self.dispatch()
+        handed_off_before = self.channel.support_handoff_count
+
+        def notes():
+            return contact.message_ids.filtered(lambda m: "pressed “Contact us”" in (m.body or ""))
+
+        self.press("contact_us", chat_id=720)
+        self.assertEqual((contact.answered_by, contact.user_id in self.operators), ("operator", True))
+        [activity] = contact.activity_ids
+        # the support's hand-off, with its reason, enriching the base addon's note on the order
+        prefix = "<p>Asked for a person. The customer pressed “Contact us” under the message about"
+        self.assertTrue(str(activity.note).startswith(prefix), activity.note)
+        self.assertIn(order.name, str(activity.note))
+        self.assertEqual(len(notes()), 1, "handed off once: by the support addon, not by the base addon too")
+        # a press is no question: the article's question keeps its outcome, the figures theirs
+        self.assertEqual(contact.support_question_ids, question)
+        self.assertEqual((question.outcome, question.handoff_at), ("answered", False))
+        self.channel.invalidate_recordset(["support_handoff_count"])
+        self.assertEqual(self.channel.support_handoff_count, handed_off_before)
+        self.dispatch()
+        self.assertEqual(self.fake.texts("720").count(self.channel.handoff_message), 1)
+
+        # pressed again while the operator holds the conversation: nothing is done twice
+        self.press("contact_us", chat_id=720)
+        self.dispatch()
+        self.assertEqual((len(contact.activity_ids), len(notes())), (1, 1))
+        self.assertEqual(self.fake.texts("720").count(self.channel.handoff_message), 1)
+
+        # without the knowledge base, the base addon's plain hand-off
+        self.channel.kb_enabled = False
+        self.press("contact_us", chat_id=721)
+        other = self.contact(721)
+        self.assertEqual(other.answered_by, "operator")
+        self.assertEqual(str(other.activity_ids.note), "<p>The customer pressed “Contact us”.</p>")
+
     def test_round_robin_two_handoffs_two_operators(self):
         self.say("Do you sell gift cards?", chat_id=708)
         self.say("Can I visit your warehouse?", chat_id=709)
