@@ -96,9 +96,7 @@ class MessengerInbound(models.AbstractModel):
             )
             # Created here, or by a concurrent webhook of the same person: either way, found now.
             contact = Contact.search([("channel_id", "=", channel.id), ("chat_id", "=", event.chat_id)], limit=1)
-            self.env["messenger.consent.log"].create(
-                {"contact_id": contact.id, "state": "subscribed", "method": "start", "source": event.kind}
-            )
+            contact._log_consent("start", event.kind)
             if event.phone and event.kind != "contact":
                 # the provider vouches for the sender's number (WhatsApp): link the partner
                 # who has it, without creating one for every stranger who writes
