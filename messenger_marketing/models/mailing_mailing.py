@@ -10,6 +10,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL
 
+from ..core import outbox
 from .messenger_access import MANAGER, check_group
 from .web_url import check_web_urls
 
@@ -141,17 +142,23 @@ class MailingMailing(models.Model):
             self.env.flush_all()
             self.env.cr.execute(
                 """SELECT m.mailing_id,
-                          count(*) FILTER (WHERE m.state IN ('queued', 'sending', 'held')),
-                          count(*) FILTER (WHERE m.state IN ('sent', 'delivered', 'read')),
-                          count(*) FILTER (WHERE m.state IN ('delivered', 'read')),
+                          count(*) FILTER (WHERE m.state = ANY(%(waiting)s)),
+                          count(*) FILTER (WHERE m.state = ANY(%(sent)s)),
+                          count(*) FILTER (WHERE m.state = ANY(%(delivered)s)),
                           count(*) FILTER (WHERE m.state = 'read'),
-                          count(*) FILTER (WHERE m.state IN ('failed', 'uncertain')),
+                          count(*) FILTER (WHERE m.state = ANY(%(failed)s)),
                           count(*) FILTER (WHERE t.links_click_datetime IS NOT NULL),
                           count(*) FILTER (WHERE t.trace_status = 'reply'),
                           count(*)
                    FROM messenger_message m LEFT JOIN mailing_trace t ON t.id = m.mailing_trace_id
-                   WHERE m.mailing_id = ANY(%s) GROUP BY m.mailing_id""",
-                [self.ids],
+                   WHERE m.mailing_id = ANY(%(ids)s) GROUP BY m.mailing_id""",
+                {
+                    "ids": self.ids,
+                    "waiting": list(outbox.WAITING),
+                    "sent": list(outbox.SENT),
+                    "delivered": list(outbox.DELIVERED),
+                    "failed": list(outbox.FAILED),
+                },
             )
             stats = {row[0]: row[1:] for row in self.env.cr.fetchall()}
         for mailing in self:
@@ -408,7 +415,7 @@ class MailingMailing(models.Model):
         action = self.env["ir.actions.act_window"]._for_xml_id("messenger_marketing.action_messenger_message")
         action["domain"] = [("mailing_id", "=", self.id)]
         if self.env.context.get("messenger_failed"):
-            action["domain"] += [("state", "in", ["failed", "uncertain"])]
+            action["domain"] += [("state", "in", outbox.FAILED)]
             action["context"] = {"group_by": ["failure_type", "failure_reason"]}
         return action
 
@@ -416,7 +423,7 @@ class MailingMailing(models.Model):
     def action_messenger_pause(self, reason=None):
         check_group(self, MANAGER, "write")  # before the messages move, in SQL
         for mailing in self.filtered(lambda m: m.mailing_type == "messenger" and not m.messenger_paused):
-            mailing._messenger_move_messages("queued", "held")
+            self.env["messenger.message"]._move_mailings(mailing, "queued", "held")
             mailing.messenger_paused = True
             mailing.message_post(body=reason or _("Sending paused by %s.", self.env.user.name))
         return True
@@ -424,24 +431,11 @@ class MailingMailing(models.Model):
     def action_messenger_resume(self):
         check_group(self, MANAGER, "write")
         for mailing in self.filtered("messenger_paused"):
-            mailing._messenger_move_messages("held", "queued")
+            self.env["messenger.message"]._move_mailings(mailing, "held", "queued")
             mailing.messenger_paused = False
             mailing.message_post(body=_("Sending resumed by %s.", self.env.user.name))
         self.env.ref("messenger_marketing.ir_cron_messenger_dispatch")._trigger()
         return True
-
-    def _messenger_move_messages(self, from_state, to_state):
-        """Hold or release the campaign's waiting messages in one statement: a campaign can
-        have 100,000 of them. Released ones are due now at the earliest."""
-        Message = self.env["messenger.message"]
-        Message.flush_model()
-        self.env.cr.execute(
-            """UPDATE messenger_message SET state = %(to)s, write_date = %(now)s,
-                      next_attempt_at = GREATEST(next_attempt_at, %(now)s)
-               WHERE mailing_id = %(mailing)s AND state = %(from)s""",
-            {"to": to_state, "from": from_state, "now": fields.Datetime.now(), "mailing": self.id},
-        )
-        Message.invalidate_model()
 
     def action_test(self):
         if self.mailing_type != "messenger":
@@ -464,10 +458,10 @@ class MailingMailing(models.Model):
         self.env.cr.execute(
             """
             SELECT mailing_id,
-                   count(*) FILTER (WHERE state IN ('sent', 'delivered', 'read', 'failed')),
+                   count(*) FILTER (WHERE state = ANY(%(finished)s)),
                    count(*) FILTER (WHERE state = 'failed' AND failure_type IN ('blocked', 'rejected'))
-            FROM messenger_message WHERE mailing_id = ANY(%s) GROUP BY mailing_id""",
-            [self.ids],
+            FROM messenger_message WHERE mailing_id = ANY(%(ids)s) GROUP BY mailing_id""",
+            {"ids": self.ids, "finished": [*outbox.SENT, "failed"]},
         )
         for mailing_id, finished, bad in self.env.cr.fetchall():
             mailing = self.browse(mailing_id)

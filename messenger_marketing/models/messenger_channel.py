@@ -3,7 +3,7 @@ import secrets
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
-from ..core import signing
+from ..core import outbox, signing
 from ..core.providers import PROVIDERS, ChannelConfig, get_provider, provider_selection
 from ..core.public import parse_id
 from .messenger_access import MANAGER, check_group, check_protected_fields
@@ -191,9 +191,9 @@ class MessengerChannel(models.Model):
         def count(domain):
             return dict(Message._read_group(base + domain, ["channel_id"], ["__count"]))
 
-        sent = count([("sent_at", ">=", today), ("state", "in", ["sent", "delivered", "read"])])
-        failed = count([("write_date", ">=", today), ("state", "in", ["failed", "uncertain"])])
-        queued = count([("state", "in", ["queued", "sending"])])
+        sent = count([("sent_at", ">=", today), ("state", "in", outbox.SENT)])
+        failed = count([("write_date", ">=", today), ("state", "in", outbox.FAILED)])
+        queued = count([("state", "in", outbox.PENDING)])
         waiting = dict(
             self.env["messenger.contact"]
             .sudo()

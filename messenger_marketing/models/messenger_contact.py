@@ -7,12 +7,12 @@ from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError
 from odoo.tools import html2plaintext
 
+from ..core import outbox
 from .messenger_access import MANAGER, USER, check_group, check_protected_fields
 
 # Whole-message words that unsubscribe, compared case-insensitively after trimming.
 STOP_WORDS = {"stop", "/stop", "unsubscribe", "стоп", "отписаться", "отписка", "/unsubscribe"}
 UNSUBSCRIBE_PAYLOAD = "unsub"
-SENT_STATES = ("sent", "delivered", "read")
 
 
 class MessengerContact(models.Model):
@@ -239,14 +239,15 @@ class MessengerContact(models.Model):
             changed.sudo().write({"state": state})
             changed._log_consent(method, source, mailing)
         if state != "subscribed" and changed:
-            # an opt-out stops what is already queued, visibly, not only at send time
+            # an opt-out stops what is already waiting (a paused campaign's rows too),
+            # visibly, not only at send time
             self.env["messenger.message"].sudo().search(
                 [
                     ("contact_id", "in", changed.ids),
-                    ("state", "=", "queued"),
+                    ("state", "in", ["queued", "held"]),
                     ("kind", "in", ["marketing"] + (["transactional", "service"] if state == "blocked" else [])),
                 ]
-            ).write({"state": "cancelled", "failure_type": "opted_out" if state != "blocked" else "blocked"})
+            )._to("cancelled", failure_type="opted_out" if state != "blocked" else "blocked")
         return changed
 
     def _log_consent(self, method, source="", mailing=None):
@@ -277,7 +278,7 @@ class MessengerContact(models.Model):
                 self.env["messenger.message"]
                 .sudo()
                 .search(
-                    [("contact_id", "=", contact.id), ("mailing_id", "!=", False), ("state", "in", SENT_STATES)],
+                    [("contact_id", "=", contact.id), ("mailing_id", "!=", False), ("state", "in", outbox.SENT)],
                     order="id desc",
                     limit=1,
                 )

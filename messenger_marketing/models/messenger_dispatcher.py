@@ -1,12 +1,10 @@
 """The dispatcher: sends queued messages after commit, exactly once, inside rate limits.
 
-One run claims a batch per channel (``FOR UPDATE SKIP LOCKED``, then ``state='sending'``,
-committed), reserves a sending window on the channel row so that any number of processes
-share the channel's rate limit, sends the batch concurrently (``core.pacing``), writes the
-results in bulk and commits. Batches are sent by an event loop in a thread of the run's
-own, with one open client per channel: while a batch is out, the dispatcher's thread
-claims the channel's next batch before the window ends (so windows follow each other
-without a gap) and writes the results of the batches that are done.
+The run loop is ``core.dispatch`` (no Odoo in it); this model is its store. A claim takes
+a batch per channel (``messenger.message._claim_due``: ``FOR UPDATE SKIP LOCKED``, then
+``sending``, committed), reserves a sending window on the channel row so that any number
+of processes share the channel's rate limit, and hands the batch to the run's event
+loop; the batch's results are written in bulk and committed.
 
 A process killed mid-batch leaves its rows in ``sending``; the next run hands them back to
 the queue when the provider deduplicates resends, and otherwise marks them "outcome
@@ -14,20 +12,17 @@ unknown" for a person to review, never resending blindly. A run whose database
 connection breaks writes what it sent through a new connection before it stops.
 """
 
-import asyncio
-import concurrent.futures
 import logging
 import math
 import threading
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import psycopg2
 
 from odoo import _, api, fields, models
 
-from ..core.pacing import ChannelPace, send_paced
+from ..core.dispatch import CLAIM_AHEAD, Job, Run, run_loop
 from ..core.providers import BLOCKED, PERMANENT, SENT, TRANSIENT, OutgoingMessage
 
 _logger = logging.getLogger(__name__)
@@ -35,8 +30,6 @@ _logger = logging.getLogger(__name__)
 # Seconds between reserving a window and its first slot: time to commit the claim and
 # hand the batch to the sending loop, so the batch starts on time rather than late.
 WINDOW_LEAD = 0.1
-# A channel's next batch is claimed this long before its current window ends.
-CLAIM_AHEAD = 0.5
 # A batch holds this many seconds of sending at the channel's pace, within bounds.
 BATCH_SECONDS = 2.0
 BATCH_MIN, BATCH_MAX = 10, 500
@@ -45,13 +38,8 @@ BATCH_MIN, BATCH_MAX = 10, 500
 # pool costs CPU per open connection on every request).
 IN_FLIGHT_SECONDS = 0.5
 IN_FLIGHT_MIN, IN_FLIGHT_MAX = 8, 32
-# Seconds a run waits for its batches' answers once it stops (a request times out sooner).
-FINISH_TIMEOUT = 120
 # After a broken database connection: attempts to write the results, a second apart.
 RECONNECT_ATTEMPTS = 10
-
-# (database, channel id) -> ChannelPace: what this process knows of the channel's sending
-_PACES = {}
 
 
 def _now():
@@ -61,90 +49,42 @@ def _now():
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-@dataclass
-class _Job:
-    channel: object
-    provider: object
-    outgoing: list
-    claimed_at: datetime  # the claim's timestamp: results are written only to its rows
-    start_at: float  # monotonic time of the first slot
-    interval: float
-    per_chat_interval: float
-    limit: int
-    concurrency: int
-    failure_pause: float
-    pace: ChannelPace
+class _Store:
+    """What ``core.dispatch.run_loop`` asks of the database, for one run of the
+    dispatcher (``auto_commit``: each step commits; in tests they share the test's
+    transaction)."""
 
+    def __init__(self, dispatcher, channel_ids, auto_commit):
+        self.dispatcher = dispatcher
+        self.channel_ids = channel_ids
+        self.auto_commit = auto_commit
 
-class _Run:
-    """One dispatcher run: the event loop where batches are sent, in a thread of its own,
-    the providers opened once for the run, and the batches whose results are not written
-    yet. Nothing here touches the database."""
+    def begin(self):
+        if self.auto_commit:
+            self.dispatcher._read_committed()
 
-    def __init__(self):
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="messenger-dispatch", daemon=True)
-        self.thread.start()
-        self.providers = {}  # channel id -> open provider, for the whole run
-        self.in_flight = {}  # channel id -> semaphore on requests waiting for an answer
-        self.busy_until = {}  # channel id -> monotonic end of its last reserved window
-        self.window_ends = {}  # channel id -> (database time, monotonic time) of that end
-        self.cut_short = set()  # channel ids whose windows a pause left partly unused
-        self.batches = []  # [jobs, future of their outcomes], results not written yet
+    def commit(self):
+        if self.auto_commit:
+            self.dispatcher.env.cr.commit()
+        else:
+            self.dispatcher.env.flush_all()
 
-    def submit(self, jobs):
-        self.batches.append([jobs, asyncio.run_coroutine_threadsafe(self._send(jobs), self.loop)])
+    def claim(self, run):
+        return self.dispatcher._claim(run, self.channel_ids)
 
-    def provider(self, channel, concurrency):
-        """The channel's provider for this run, opened (before a window is reserved for
-        it: opening a client can take longer than the lead of a window)."""
-        if channel.id not in self.providers:
-            provider = channel._provider(concurrency=concurrency)
-            asyncio.run_coroutine_threadsafe(provider.open(), self.loop).result(FINISH_TIMEOUT)
-            self.providers[channel.id] = provider
-        return self.providers[channel.id]
+    def apply(self, jobs, outcomes):
+        return self.dispatcher._apply(jobs, outcomes)
 
-    async def _send(self, jobs):
-        async def send(job):
-            in_flight = self.in_flight.setdefault(job.channel.id, asyncio.Semaphore(job.concurrency))
-            return await send_paced(
-                job.provider,
-                job.outgoing,
-                pace=job.pace,
-                start_delay=job.start_at - time.monotonic(),
-                interval=job.interval,
-                per_chat_interval=job.per_chat_interval,
-                limit=job.limit,
-                in_flight=in_flight,
-                failure_pause=job.failure_pause,
-            )
+    def release_window(self, run, channel_id):
+        self.dispatcher._release_window(run, channel_id)
 
-        return await asyncio.gather(*(send(job) for job in jobs))
+    def seconds_to_next_due(self):
+        due = self.dispatcher.env["messenger.message"]._next_due_at(self.channel_ids)
+        return None if due is None else max((due - _now()).total_seconds(), 0.0)
 
-    def done(self):
-        return [batch for batch in self.batches if batch[1].done()]
-
-    def sending(self, channel_id, but=None):
-        """Whether a batch other than ``but`` has messages of the channel out."""
-        return any(job.channel.id == channel_id for batch in self.batches if batch is not but for job in batch[0])
-
-    def wait(self, timeout):
-        """Until a batch is done, or ``timeout`` seconds (None: no limit)."""
-        futures = [future for _jobs, future in self.batches]
-        concurrent.futures.wait(futures, timeout=timeout, return_when=concurrent.futures.FIRST_COMPLETED)
-
-    def close(self):
-        concurrent.futures.wait([future for _jobs, future in self.batches], timeout=FINISH_TIMEOUT)
-        try:
-            asyncio.run_coroutine_threadsafe(self._close_providers(), self.loop).result(FINISH_TIMEOUT)
-        finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(FINISH_TIMEOUT)
-            if not self.thread.is_alive():
-                self.loop.close()
-
-    async def _close_providers(self):
-        await asyncio.gather(*(p.close() for p in self.providers.values()), return_exceptions=True)
+    def schedule(self, seconds):
+        cron = self.dispatcher.env.ref("messenger_marketing.ir_cron_messenger_dispatch")
+        cron._trigger(at=fields.Datetime.now() + timedelta(seconds=seconds))
 
 
 class MessengerDispatcher(models.AbstractModel):
@@ -168,9 +108,9 @@ class MessengerDispatcher(models.AbstractModel):
         self = self.sudo()  # noqa: PLW0642 - the dispatcher acts for every company
         deadline = time.monotonic() + time_budget
         self._recover_interrupted()
-        run = _Run()
+        run = Run()
         try:
-            return self._dispatch_loop(run, channel_ids, deadline, auto_commit)
+            return run_loop(_Store(self, channel_ids, auto_commit), run, deadline)
         except (psycopg2.OperationalError, psycopg2.InterfaceError):
             if auto_commit and run.batches:
                 self._write_back(run)
@@ -178,68 +118,11 @@ class MessengerDispatcher(models.AbstractModel):
         finally:
             run.close()
 
-    def _dispatch_loop(self, run, channel_ids, deadline, auto_commit):
-        commit = self.env.cr.commit if auto_commit else self.env.flush_all
-        handled = 0
-        first = True
-        while True:
-            if first or time.monotonic() < deadline:
-                commit()  # each claim starts a transaction of its own
-                jobs = self._claim(run, channel_ids, read_committed=auto_commit)
-                commit()
-                if jobs:
-                    run.submit(jobs)
-                first = False
-            handled += self._write_done(run, auto_commit)
-            if run.batches:
-                run.wait(self._seconds_to_next_claim(run, deadline))
-                continue
-            wait = self._seconds_to_next_due(channel_ids)
-            if wait is None:
-                break
-            if time.monotonic() + wait < deadline:
-                time.sleep(max(wait, 0.02))
-                continue
-            cron = self.env.ref("messenger_marketing.ir_cron_messenger_dispatch")
-            cron._trigger(at=fields.Datetime.now() + timedelta(seconds=wait))
-            break
-        commit()
-        return handled
-
-    def _write_done(self, run, auto_commit):
-        """Write the results of the batches that are done, each in a transaction of its
-        own; return how many sends they started."""
-        handled = 0
-        for batch in run.done():
-            jobs, future = batch
-            if auto_commit:
-                self._read_committed()
-            outcomes = future.result()
-            handled += self._apply(jobs, outcomes)
-            for job, outcome in zip(jobs, outcomes, strict=True):
-                if outcome.unused_from is not None:
-                    run.cut_short.add(job.channel.id)
-            for channel_id in [c for c in run.cut_short if not run.sending(c, but=batch)]:
-                self._release_window(run, channel_id)
-            if auto_commit:
-                self.env.cr.commit()
-            run.batches.remove(batch)
-        return handled
-
-    def _seconds_to_next_claim(self, run, deadline):
-        """While batches are out: how long until a channel's next batch is to be claimed
-        (None: until a batch is done)."""
-        now = time.monotonic()
-        if now >= deadline:
-            return None
-        upcoming = [end - CLAIM_AHEAD for end in run.busy_until.values() if end - CLAIM_AHEAD > now]
-        return min(upcoming) - now if upcoming else None
-
     def _write_back(self, run):
         """The database connection broke while batches were out: once they are done,
         write their results through a new connection, so that what was sent is not
         resent and what was not sent is not left for a person to check."""
-        concurrent.futures.wait([future for _jobs, future in run.batches], timeout=FINISH_TIMEOUT)
+        run.wait_all()
         for attempt in range(RECONNECT_ATTEMPTS):
             try:
                 with self.env.registry.cursor() as cr:
@@ -258,38 +141,6 @@ class MessengerDispatcher(models.AbstractModel):
                 time.sleep(1)
 
     # -- claiming ----------------------------------------------------------------------
-    def _due_channels(self, channel_ids):
-        query = """SELECT DISTINCT m.channel_id FROM messenger_message m
-                   JOIN messenger_channel c ON c.id = m.channel_id AND c.active
-                   WHERE m.state = 'queued' AND m.next_attempt_at <= %s"""
-        params = [_now()]
-        if channel_ids:
-            query += " AND m.channel_id = ANY(%s)"
-            params.append(list(channel_ids))
-        self.env.cr.execute(query, params)
-        return self.env["messenger.channel"].browse([r[0] for r in self.env.cr.fetchall()])
-
-    def _claim_rows(self, channel, limit, claimed_at):
-        self.env.cr.execute(
-            """UPDATE messenger_message SET state = 'sending', attempts = attempts + 1,
-                      claimed_at = %(now)s, write_date = %(now)s
-               WHERE id IN (SELECT m.id FROM messenger_message m
-                            WHERE m.state = 'queued' AND m.channel_id = %(channel)s
-                              AND m.next_attempt_at <= %(now)s
-                              -- one chat's messages go out in order: only its oldest pending one,
-                              -- but a follow-up planned for a later day does not hold the chat
-                              AND NOT EXISTS (SELECT 1 FROM messenger_message o
-                                              WHERE o.contact_id = m.contact_id AND o.id < m.id
-                                                AND o.state IN ('queued', 'sending')
-                                                AND NOT (o.state = 'queued' AND o.series_key IS NOT NULL
-                                                         AND o.attempts = 0 AND o.next_attempt_at > %(now)s))
-                            ORDER BY m.priority DESC, m.id LIMIT %(limit)s
-                            FOR UPDATE SKIP LOCKED)
-               RETURNING id""",
-            {"now": claimed_at, "channel": channel.id, "limit": limit},
-        )
-        return sorted(r[0] for r in self.env.cr.fetchall())
-
     def _reserve_window(self, run, channel, count, interval):
         """Reserve ``count`` sending slots on the channel row (shared by all processes)
         and return the monotonic time of the first one."""
@@ -318,9 +169,7 @@ class MessengerDispatcher(models.AbstractModel):
     def _release_window(self, run, channel_id):
         """A pause cut the channel's batches short and none is sending any more: give back
         the slots reserved after now, unless another process has reserved after ours."""
-        run.cut_short.discard(channel_id)
         end, _end_at = run.window_ends.pop(channel_id, (None, None))
-        run.busy_until.pop(channel_id, None)
         self.env.cr.execute(
             """UPDATE messenger_channel SET pacing_next_slot = clock_timestamp() AT TIME ZONE 'UTC'
                WHERE id = %s AND pacing_next_slot = %s AND pacing_next_slot > clock_timestamp() AT TIME ZONE 'UTC'""",
@@ -334,44 +183,34 @@ class MessengerDispatcher(models.AbstractModel):
         serialization error, as Odoo's default REPEATABLE READ would."""
         self.env.cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
 
-    def _claim(self, run, channel_ids=None, read_committed=False):
+    def _claim(self, run, channel_ids=None):
         """Claim a batch for each due channel whose current window is about to end."""
-        if read_committed:
-            self._read_committed()
         jobs = []
         Message = self.env["messenger.message"]
-        for channel in self._due_channels(channel_ids):
+        for channel in Message._due_channels(_now(), channel_ids):
             if run.busy_until.get(channel.id, 0.0) - CLAIM_AHEAD > time.monotonic():
                 continue  # still sending: its next batch is claimed shortly before the window ends
-            pace = _PACES.setdefault((self.env.cr.dbname, channel.id), ChannelPace())
-            if not run.sending(channel.id):
-                pace.refused = 0  # whatever an earlier, broken-off run left uncounted
-            elif pace.refused:
+            pace = run.pace(channel.id)
+            if pace.refused:
                 # Refusals are written before more is claimed: a campaign that they pause
                 # (or a contact that blocked the bot) gets nothing more meanwhile.
                 continue
             rate = channel._effective_rate()
             interval = pace.slowdown / rate
             claimed_at = _now()
-            ids = self._claim_rows(channel, int(min(BATCH_MAX, max(BATCH_MIN, BATCH_SECONDS / interval))), claimed_at)
-            if not ids:
-                continue
-            Message.invalidate_model()
-            messages = Message.browse(ids)
+            size = int(min(BATCH_MAX, max(BATCH_MIN, BATCH_SECONDS / interval)))
+            messages = Message._claim_due(channel.id, size, claimed_at)
             refused = messages.filtered(lambda m: not m.contact_id._can_receive(m.kind))
-            if refused:
-                refused.write(
-                    {
-                        "state": "cancelled",
-                        "failure_type": "opted_out",
-                        "failure_reason": _("The contact opted out or blocked the bot before sending."),
-                    }
-                )
+            refused._to(
+                "cancelled",
+                failure_type="opted_out",
+                failure_reason=_("The contact opted out or blocked the bot before sending."),
+            )
             messages -= refused
             if not messages:
                 continue
             concurrency = int(min(IN_FLIGHT_MAX, max(IN_FLIGHT_MIN, math.ceil(rate * IN_FLIGHT_SECONDS))))
-            provider = run.provider(channel, concurrency)
+            provider = run.provider(channel.id, lambda c=channel, n=concurrency: c._provider(concurrency=n))
             outgoing = self._precheck(provider, messages)
             if not outgoing:
                 continue
@@ -381,7 +220,7 @@ class MessengerDispatcher(models.AbstractModel):
                 interval, start_at = 0.0, time.monotonic()
             run.busy_until[channel.id] = start_at + len(outgoing) * interval
             jobs.append(
-                _Job(
+                Job(
                     channel=channel,
                     provider=provider,
                     outgoing=outgoing,
@@ -441,51 +280,29 @@ class MessengerDispatcher(models.AbstractModel):
         base = self._param("retry_base_seconds", 10)
         return min(base * 2 ** max(attempts - 1, 0), 3600.0)
 
-    def _still_claimed(self, jobs, outcomes):
-        """Ids of the batches' rows that are still in ``sending`` under their claim,
-        locked: a row that another process has handed on since (an interrupted-sending
-        recovery, a retry) is not ours to write any more."""
-        pairs = [
-            (key, job.claimed_at)
-            for job, outcome in zip(jobs, outcomes, strict=True)
-            for key in [r.key for r in outcome.results] + [o.key for o, _wait in outcome.deferred]
-        ]
-        if not pairs:
-            return set()
-        self.env.cr.execute(
-            """SELECT m.id FROM messenger_message m
-               JOIN (SELECT unnest(%s::int[]) AS id, unnest(%s::timestamp[]) AS claimed_at) v
-                 ON v.id = m.id AND v.claimed_at = m.claimed_at
-               WHERE m.state = 'sending' FOR UPDATE OF m""",
-            ([k for k, _c in pairs], [c for _k, c in pairs]),
-        )
-        return {r[0] for r in self.env.cr.fetchall()}
-
     def _apply(self, jobs, outcomes):
         """Write a batch's results; return how many sends it started."""
-        ours = self._still_claimed(jobs, outcomes)
-        now = _now()
         Message = self.env["messenger.message"]
-        Message.invalidate_model()  # the claim and other batches changed rows in SQL
+        ours = Message._still_claimed(
+            [
+                (key, job.claimed_at)
+                for job, outcome in zip(jobs, outcomes, strict=True)
+                for key in [r.key for r in outcome.results] + [o.key for o, _wait in outcome.deferred]
+            ]
+        )
+        now = _now()
+        # not attempted: the attempt is given back, and they wait for the chat or the pause
+        Message._hand_back(
+            [
+                (o.key, now + timedelta(seconds=wait))
+                for outcome in outcomes
+                for o, wait in outcome.deferred
+                if o.key in ours
+            ]
+        )
         sent = []
-        deferred = [
-            (o.key, now + timedelta(seconds=wait))
-            for outcome in outcomes
-            for o, wait in outcome.deferred
-            if o.key in ours
-        ]
-        if deferred:
-            # not attempted: give the attempt back and wait for the chat or the pause
-            self.env.cr.execute(
-                """UPDATE messenger_message m SET state = 'queued', attempts = m.attempts - 1,
-                          next_attempt_at = v.due
-                   FROM (SELECT unnest(%s::int[]) AS id, unnest(%s::timestamp[]) AS due) v
-                   WHERE m.id = v.id""",
-                ([k for k, _d in deferred], [d for _k, d in deferred]),
-            )
         for job, outcome in zip(jobs, outcomes, strict=True):
             job.pace.refused -= sum(1 for r in outcome.results if r.outcome in (PERMANENT, BLOCKED))
-
             _logger.debug(
                 "Messenger channel %s: batch of %s, %s started, %s handed back (%s late), pace %.2f× slower",
                 job.channel.id,
@@ -510,34 +327,15 @@ class MessengerDispatcher(models.AbstractModel):
                     and not job.provider.has_idempotency_key
                 ):
                     # A resend could reach the person twice: a person decides instead.
-                    message.write(
-                        {"state": "uncertain", "failure_type": "interrupted", "failure_reason": result.reason}
-                    )
+                    message._to("uncertain", failure_type="interrupted", failure_reason=result.reason)
                 elif result.outcome == TRANSIENT and message.attempts < channel.max_attempts:
                     delay = max(result.retry_after, self._backoff(message.attempts))
-                    message.write(
-                        {
-                            "state": "queued",
-                            "failure_reason": result.reason,
-                            "next_attempt_at": now + timedelta(seconds=delay),
-                        }
-                    )
+                    message._to("queued", failure_reason=result.reason, next_attempt_at=now + timedelta(seconds=delay))
                 else:
                     message._fail(result)
                 if result.outcome in (PERMANENT, TRANSIENT) and channel.last_error != result.reason:
                     channel.last_error = result.reason
-        if sent:
-            self.env.cr.execute(
-                """UPDATE messenger_message m SET state = 'sent', provider_message_id = v.pid,
-                          sent_at = %s, write_date = %s, failure_reason = NULL
-                   FROM (SELECT unnest(%s::int[]) AS id, unnest(%s::varchar[]) AS pid) v
-                   WHERE m.id = v.id AND m.state = 'sending'""",
-                (now, now, [k for k, _p in sent], [p for _k, p in sent]),
-            )
-            Message.invalidate_model()
-            # the bulk update bypassed write(), which keeps traces in step for the others
-            Message.browse([k for k, _p in sent])._sync_traces()
-        Message.invalidate_model()
+        Message._mark_sent(sent, now)
         Message.browse([r.key for outcome in outcomes for r in outcome.results if r.key in ours])._after_dispatch()
         return sum(len(outcome.results) for outcome in outcomes)
 
@@ -546,35 +344,16 @@ class MessengerDispatcher(models.AbstractModel):
         """Rows left in ``sending`` by a process that died: resend only where the provider
         deduplicates; otherwise a person decides."""
         stale = _now() - timedelta(seconds=self._param("sending_timeout_seconds", 600))
-        # in SQL: a domain would compare whole seconds, and take a claim up to a second too late
-        self.env["messenger.message"].flush_model(["state", "claimed_at"])
-        self.env.cr.execute("SELECT id FROM messenger_message WHERE state = 'sending' AND claimed_at < %s", [stale])
-        messages = self.env["messenger.message"].browse([r[0] for r in self.env.cr.fetchall()])
+        messages = self.env["messenger.message"]._claimed_before(stale)
         for channel, group in messages.grouped("channel_id").items():
             if channel._provider().has_idempotency_key:
-                group.write({"state": "queued", "next_attempt_at": fields.Datetime.now()})
+                group._to("queued", next_attempt_at=fields.Datetime.now())
             else:
-                group.write(
-                    {
-                        "state": "uncertain",
-                        "failure_type": "interrupted",
-                        "failure_reason": _(
-                            "Sending was interrupted; the customer may or may not have "
-                            "received it. Check, then retry or cancel."
-                        ),
-                    }
+                group._to(
+                    "uncertain",
+                    failure_type="interrupted",
+                    failure_reason=_(
+                        "Sending was interrupted; the customer may or may not have "
+                        "received it. Check, then retry or cancel."
+                    ),
                 )
-
-    def _seconds_to_next_due(self, channel_ids):
-        query = """SELECT min(m.next_attempt_at) FROM messenger_message m
-                   JOIN messenger_channel c ON c.id = m.channel_id AND c.active
-                   WHERE m.state = 'queued'"""
-        params = []
-        if channel_ids:
-            query += " AND m.channel_id = ANY(%s)"
-            params.append(list(channel_ids))
-        self.env.cr.execute(query, params)
-        due = self.env.cr.fetchone()[0]
-        if due is None:
-            return None
-        return max((due - _now()).total_seconds(), 0.0)

@@ -17,6 +17,7 @@ from markupsafe import Markup, escape
 from odoo import _, api, fields, models
 from odoo.tools.mail import formataddr, generate_tracking_message_id
 
+from ..core import outbox
 from .messenger_contact import UNSUBSCRIBE_PAYLOAD
 from .messenger_template import CONTACT_US_PAYLOAD
 
@@ -223,10 +224,10 @@ class MessengerInbound(models.AbstractModel):
         self.env.cr.execute(
             """SELECT res_model, res_id FROM messenger_message
                WHERE contact_id = %s AND direction = 'out' AND res_model IS NOT NULL AND res_id IS NOT NULL
-                 AND state NOT IN ('queued', 'held', 'failed', 'cancelled')
+                 AND state = ANY(%s)  -- went out, or may have
                  AND jsonb_path_exists(buttons, '$[*][*] ? (@.payload == $p)', jsonb_build_object('p', %s::text))
                ORDER BY id DESC LIMIT 1""",
-            (contact.id, CONTACT_US_PAYLOAD),
+            (contact.id, [*outbox.SENT, "sending", "uncertain"], CONTACT_US_PAYLOAD),
         )
         row = self.env.cr.fetchone()
         if not row or row[0] not in self.env:

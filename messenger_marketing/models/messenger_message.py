@@ -4,8 +4,10 @@ from datetime import UTC, datetime
 from markupsafe import Markup
 
 from odoo import _, api, fields, models
+from odoo.exceptions import UserError
 from odoo.tools import clean_context
 
+from ..core import outbox
 from ..core.providers import BLOCKED, OPTED_OUT, PERMANENT
 from .messenger_access import MANAGER, check_group
 from .messenger_contact import UNSUBSCRIBE_PAYLOAD
@@ -30,8 +32,8 @@ FAILURE_TYPES = [
     ("provider_unavailable", "Provider unavailable"),
     ("interrupted", "Sending interrupted"),
 ]
-# Where a status callback may move a message: only forward, never from read back to delivered.
-STATUS_RANK = {"sending": 0, "sent": 1, "delivered": 2, "read": 3}
+# The context key under which the transition methods write ``state``.
+_IN_TRANSITION = "messenger_message_transition"
 
 
 class MessengerMessage(models.Model):
@@ -172,11 +174,179 @@ class MessengerMessage(models.Model):
                 message.contact_id, message.body, message.state, message.failure_reason or ""
             )
 
+    # -- the lifecycle: the only writers of ``state`` (see core.outbox) -----------------
     def write(self, vals):
-        result = super().write(vals)
-        if "state" in vals:
-            self._sync_traces()
-        return result
+        if "state" in vals and not self.env.context.get(_IN_TRANSITION):
+            # over RPC no group may write messages at all (the access rules say so first);
+            # this keeps the features' own code to the transitions, which keep traces in step
+            self.check_access("write")
+            raise UserError(_("A message's status changes only through its transitions."))
+        return super().write(vals)
+
+    def _to(self, state, **vals):
+        """Move the messages that may go to ``state`` (``core.outbox.TRANSITIONS``) there,
+        writing ``vals`` with it; the others stay as they are. Returns the moved ones,
+        with their campaign traces and chatter notes in step."""
+        moved = self.filtered(lambda m: state in outbox.TRANSITIONS[m.state])
+        if moved:
+            moved.with_context(**{_IN_TRANSITION: True}).write({**vals, "state": state})
+            moved._after_transition()
+        return moved
+
+    def _after_transition(self):
+        self._sync_traces()
+        self._sync_chatter_logs()
+
+    def _fail(self, result):
+        """Record a provider's refusal (a SendResult that is not a success): the reason a
+        person can read, and what it means for the contact's consent."""
+        if result.outcome == BLOCKED:
+            failure = "blocked"
+        elif result.outcome == OPTED_OUT:
+            failure = "opted_out"
+        elif result.outcome == PERMANENT:
+            failure = "window" if result.outside_window else "rejected"
+        else:
+            failure = "provider_unavailable"
+        failed = self._to("failed", failure_type=failure, failure_reason=result.reason)
+        if result.outcome == BLOCKED:
+            failed.contact_id._set_consent("blocked", "provider", result.reason)
+        elif result.outcome == OPTED_OUT:
+            failed.contact_id._set_consent("unsubscribed", "provider", result.reason)
+        return failed
+
+    # The bulk forms, in SQL, for the dispatcher and campaigns (100,000 rows at a time).
+    # Each moves only rows in a state the move starts from, and keeps traces in step.
+    @api.model
+    def _claim_due(self, channel_id, limit, claimed_at):
+        """queued → sending: up to ``limit`` of the channel's due rows, locked past other
+        dispatchers (``SKIP LOCKED``), by priority; returns their ids."""
+        self.flush_model()
+        self.env.cr.execute(
+            """UPDATE messenger_message SET state = 'sending', attempts = attempts + 1,
+                      claimed_at = %(now)s, write_date = %(now)s
+               WHERE id IN (SELECT m.id FROM messenger_message m
+                            WHERE m.state = 'queued' AND m.channel_id = %(channel)s
+                              AND m.next_attempt_at <= %(now)s
+                              -- one chat's messages go out in order: only its oldest pending one,
+                              -- but a follow-up planned for a later day does not hold the chat
+                              AND NOT EXISTS (SELECT 1 FROM messenger_message o
+                                              WHERE o.contact_id = m.contact_id AND o.id < m.id
+                                                AND o.state IN ('queued', 'sending')
+                                                AND NOT (o.state = 'queued' AND o.series_key IS NOT NULL
+                                                         AND o.attempts = 0 AND o.next_attempt_at > %(now)s))
+                            ORDER BY m.priority DESC, m.id LIMIT %(limit)s
+                            FOR UPDATE SKIP LOCKED)
+               RETURNING id""",
+            {"now": claimed_at, "channel": channel_id, "limit": limit},
+        )
+        ids = sorted(r[0] for r in self.env.cr.fetchall())
+        self.invalidate_model()
+        return self.browse(ids)
+
+    @api.model
+    def _still_claimed(self, claims):
+        """Of ``claims`` [(id, claimed_at)], the ids still in ``sending`` under that claim,
+        locked: a row that another process has handed on since (an interrupted-sending
+        recovery, a retry) is not ours to write any more."""
+        if not claims:
+            return set()
+        self.flush_model()
+        self.env.cr.execute(
+            """SELECT m.id FROM messenger_message m
+               JOIN (SELECT unnest(%s::int[]) AS id, unnest(%s::timestamp[]) AS claimed_at) v
+                 ON v.id = m.id AND v.claimed_at = m.claimed_at
+               WHERE m.state = 'sending' FOR UPDATE OF m""",
+            ([k for k, _c in claims], [c for _k, c in claims]),
+        )
+        return {r[0] for r in self.env.cr.fetchall()}
+
+    @api.model
+    def _hand_back(self, due):
+        """sending → queued for rows not attempted (``due``: [(id, when)]): the attempt is
+        given back, and they wait for their chat or the channel's pause."""
+        if not due:
+            return
+        self.flush_model()
+        self.env.cr.execute(
+            """UPDATE messenger_message m SET state = 'queued', attempts = m.attempts - 1,
+                      next_attempt_at = v.due, write_date = now() at time zone 'utc'
+               FROM (SELECT unnest(%s::int[]) AS id, unnest(%s::timestamp[]) AS due) v
+               WHERE m.id = v.id AND m.state = 'sending'""",
+            ([k for k, _d in due], [d for _k, d in due]),
+        )
+        self.invalidate_model()
+
+    @api.model
+    def _mark_sent(self, sent, now):
+        """sending → sent for ``sent`` [(id, provider message id)]; returns the messages."""
+        if not sent:
+            return self.browse()
+        self.flush_model()
+        self.env.cr.execute(
+            """UPDATE messenger_message m SET state = 'sent', provider_message_id = v.pid,
+                      sent_at = %s, write_date = %s, failure_reason = NULL
+               FROM (SELECT unnest(%s::int[]) AS id, unnest(%s::varchar[]) AS pid) v
+               WHERE m.id = v.id AND m.state = 'sending'
+               RETURNING m.id""",
+            (now, now, [k for k, _p in sent], [p for _k, p in sent]),
+        )
+        messages = self.browse([r[0] for r in self.env.cr.fetchall()])
+        self.invalidate_model()
+        messages._after_transition()
+        return messages
+
+    @api.model
+    def _move_mailings(self, mailings, from_state, to_state):
+        """Hold or release the campaigns' waiting rows in one statement: a campaign can have
+        100,000 of them. Released ones are due now at the earliest. A hold changes no
+        trace (the rows are still to be sent), so none is synced."""
+        assert to_state in outbox.TRANSITIONS[from_state] and {from_state, to_state} == {"queued", "held"}
+        self.flush_model()
+        self.env.cr.execute(
+            """UPDATE messenger_message SET state = %(to)s, write_date = %(now)s,
+                      next_attempt_at = GREATEST(next_attempt_at, %(now)s)
+               WHERE mailing_id = ANY(%(mailings)s) AND state = %(from)s""",
+            {"to": to_state, "from": from_state, "now": fields.Datetime.now(), "mailings": mailings.ids},
+        )
+        self.invalidate_model()
+
+    # -- what the dispatcher reads of the queue ------------------------------------------
+    @api.model
+    def _due_channels(self, now, channel_ids=None):
+        """The active channels with a queued row due by ``now``."""
+        self.flush_model()
+        query = """SELECT DISTINCT m.channel_id FROM messenger_message m
+                   JOIN messenger_channel c ON c.id = m.channel_id AND c.active
+                   WHERE m.state = 'queued' AND m.next_attempt_at <= %s"""
+        params = [now]
+        if channel_ids:
+            query += " AND m.channel_id = ANY(%s)"
+            params.append(list(channel_ids))
+        self.env.cr.execute(query, params)
+        return self.env["messenger.channel"].browse([r[0] for r in self.env.cr.fetchall()])
+
+    @api.model
+    def _next_due_at(self, channel_ids=None):
+        """When the next queued row of an active channel falls due (None: nothing queued)."""
+        self.flush_model()
+        query = """SELECT min(m.next_attempt_at) FROM messenger_message m
+                   JOIN messenger_channel c ON c.id = m.channel_id AND c.active
+                   WHERE m.state = 'queued'"""
+        params = []
+        if channel_ids:
+            query += " AND m.channel_id = ANY(%s)"
+            params.append(list(channel_ids))
+        self.env.cr.execute(query, params)
+        return self.env.cr.fetchone()[0]
+
+    @api.model
+    def _claimed_before(self, before):
+        """Rows left in ``sending`` by a claim older than ``before`` (a process that died).
+        In SQL: a domain would compare whole seconds, and take a claim up to a second late."""
+        self.flush_model(["state", "claimed_at"])
+        self.env.cr.execute("SELECT id FROM messenger_message WHERE state = 'sending' AND claimed_at < %s", [before])
+        return self.browse([r[0] for r in self.env.cr.fetchall()])
 
     def _sync_traces(self):
         """Mirror the messages' status on their campaign traces (Email Marketing's statistics)."""
@@ -184,41 +354,27 @@ class MessengerMessage(models.Model):
         if not ids:
             return
         self.flush_recordset(["state", "sent_at", "failure_reason"])
+        params = {"ids": ids, "sent": list(outbox.SENT), "failed": list(outbox.FAILED)}
+        params["ended"] = [*outbox.FAILED, "cancelled"]
+        cases = []
+        for index, (state, status) in enumerate(outbox.TRACE_STATUS.items()):
+            cases.append(f"WHEN %(state{index})s THEN %(status{index})s")
+            params.update({f"state{index}": state, f"status{index}": status})
         self.env.cr.execute(
-            """UPDATE mailing_trace t SET
-                   trace_status = CASE m.state WHEN 'sent' THEN 'sent' WHEN 'delivered' THEN 'sent'
-                                  WHEN 'read' THEN 'open' WHEN 'failed' THEN 'error' WHEN 'uncertain' THEN 'error'
-                                  WHEN 'cancelled' THEN 'cancel' ELSE t.trace_status END,
-                   sent_datetime = CASE WHEN m.state IN ('sent', 'delivered', 'read')
+            f"""UPDATE mailing_trace t SET
+                   trace_status = CASE m.state {" ".join(cases)} ELSE t.trace_status END,
+                   sent_datetime = CASE WHEN m.state = ANY(%(sent)s)
                                    THEN COALESCE(t.sent_datetime, m.sent_at) ELSE t.sent_datetime END,
                    open_datetime = CASE WHEN m.state = 'read' THEN COALESCE(t.open_datetime, m.write_date)
                                    ELSE t.open_datetime END,
-                   failure_type = CASE WHEN m.state IN ('failed', 'uncertain') THEN 'unknown' ELSE t.failure_type END,
-                   failure_reason = CASE WHEN m.state IN ('failed', 'cancelled', 'uncertain') THEN m.failure_reason
+                   failure_type = CASE WHEN m.state = ANY(%(failed)s) THEN 'unknown' ELSE t.failure_type END,
+                   failure_reason = CASE WHEN m.state = ANY(%(ended)s) THEN m.failure_reason
                                     ELSE t.failure_reason END,
                    write_date = now() at time zone 'utc'
-               FROM messenger_message m WHERE m.mailing_trace_id = t.id AND m.id = ANY(%s)""",
-            [ids],
+               FROM messenger_message m WHERE m.mailing_trace_id = t.id AND m.id = ANY(%(ids)s)""",
+            params,
         )
         self.env["mailing.trace"].invalidate_model()
-
-    def _fail(self, result):
-        """Record a provider's refusal (a SendResult that is not a success): the reason a
-        person can read, and what it means for the contact's consent."""
-        for message in self:
-            if result.outcome == BLOCKED:
-                failure = "blocked"
-            elif result.outcome == OPTED_OUT:
-                failure = "opted_out"
-            elif result.outcome == PERMANENT:
-                failure = "window" if result.outside_window else "rejected"
-            else:
-                failure = "provider_unavailable"
-            message.write({"state": "failed", "failure_type": failure, "failure_reason": result.reason})
-            if result.outcome == BLOCKED:
-                message.contact_id._set_consent("blocked", "provider", result.reason)
-            elif result.outcome == OPTED_OUT:
-                message.contact_id._set_consent("unsubscribed", "provider", result.reason)
 
     @api.model
     def _apply_status(self, channel, event):
@@ -240,20 +396,14 @@ class MessengerMessage(models.Model):
             messages = Message
         if event.status == "failed":
             result = channel._provider().classify_status_error(0, event.error or {"message": event.text})
-            messages.filtered(lambda m: m.state in ("sending", "sent"))._fail(result)
-            return messages
-        rank = STATUS_RANK.get(event.status)
-        if rank is None:
+            return messages._fail(result)
+        if event.status not in ("delivered", "read"):
             return Message
-        moved = messages.filtered(lambda m: STATUS_RANK.get(m.state, 99) < rank)
-        moved.write({"state": event.status})
-        moved._sync_chatter_logs()
-        return moved
+        return messages._to(event.status)
 
     def _after_dispatch(self):
-        """What follows a batch's results (their campaign traces are already in step): the
-        notes in the related records' chatter, and the campaigns' health check."""
-        self.filtered("chatter_log_id")._sync_chatter_logs()
+        """What follows a batch's results (traces and chatter notes followed each move):
+        the campaigns' health check."""
         self.mailing_id._messenger_check_health()
 
     def _buttons_to_send(self):
@@ -270,19 +420,18 @@ class MessengerMessage(models.Model):
 
     def action_retry(self):
         check_group(self, MANAGER)
-        self.sudo().filtered(lambda m: m.direction == "out" and m.state in ("failed", "uncertain")).write(
-            {
-                "state": "queued",
-                "failure_type": False,
-                "failure_reason": False,
-                "next_attempt_at": fields.Datetime.now(),
-                "attempts": 0,
-            }
+        # not one that is being sent: only the dispatcher moves those
+        self.sudo().filtered(lambda m: m.direction == "out" and m.state in outbox.RETRYABLE)._to(
+            "queued",
+            failure_type=False,
+            failure_reason=False,
+            next_attempt_at=fields.Datetime.now(),
+            attempts=0,
         )
         self.env.ref("messenger_marketing.ir_cron_messenger_dispatch")._trigger()
         return True
 
     def action_cancel(self):
         check_group(self, MANAGER)
-        self.sudo().filtered(lambda m: m.state in ("queued", "uncertain", "failed")).write({"state": "cancelled"})
+        self.sudo().filtered(lambda m: m.state in outbox.CANCELLABLE)._to("cancelled")
         return True

@@ -151,7 +151,7 @@ class MessengerSaleRule(models.Model):
         contacts = self.env["messenger.contact"].browse([contact.id for _order, contact in pairs])
         self.env["messenger.message"].sudo().search(
             [("series_key", "=", key), ("contact_id", "in", contacts.ids), ("state", "=", "queued")]
-        ).write({"state": "cancelled", "failure_reason": _("The series started again with a newer order.")})
+        )._to("cancelled", failure_reason=_("The series started again with a newer order."))
         orders = self.env["sale.order"].browse([order.id for order, _contact in pairs])
         now = fields.Datetime.now()
         vals_list = []

@@ -49,7 +49,7 @@ class SaleOrder(models.Model):
                 ("series_key", "!=", False),
                 ("state", "=", "queued"),
             ]
-        ).write({"state": "cancelled", "failure_reason": self.env._("The order was cancelled.")})
+        )._to("cancelled", failure_reason=self.env._("The order was cancelled."))
 
     def action_view_messenger_messages(self):
         self.ensure_one()

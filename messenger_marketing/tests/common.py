@@ -9,7 +9,6 @@ import requests
 from odoo import fields
 from odoo.tests.common import TransactionCase
 
-from ..models.messenger_dispatcher import _PACES
 from .fakes.graph_server import FakeGraph
 from .fakes.telegram_server import FakeTelegram
 from .fakes.vk_server import CONFIRMATION_CODE, FakeVk
@@ -146,12 +145,8 @@ class ProvidersSetupMixin:
         )
 
     def dispatch_channel(self, channel, budget=20):
-        """One dispatcher run on the channel. A pause that an earlier step's "retry after"
-        or outage put on the channel is over, as it would be by the next cron run: each
-        step tests its own answer, and the channel outlives the test in this process."""
-        pace = _PACES.get((self.env.cr.dbname, channel.id))
-        if pace:
-            pace.paused_until, pace.failures = 0.0, 0
+        """One dispatcher run on the channel (a run starts with its own pace: a pause an
+        earlier run saw is over)."""
         return self.env["messenger.dispatcher"]._dispatch(time_budget=budget, channel_ids=channel.ids)
 
 

@@ -131,7 +131,7 @@ class TestDispatch(MessengerCase):
     def test_interrupted_sending_becomes_uncertain(self):
         contact = self.make_contacts(1)
         message = contact._send("hello")
-        message.write({"state": "sending", "claimed_at": "2020-01-01 00:00:00"})
+        message._to("sending", claimed_at="2020-01-01 00:00:00")
         self.dispatch(budget=5)
         self.assertEqual(message.state, "uncertain")
         self.assertEqual(self.fake.texts(), [])
@@ -143,7 +143,7 @@ class TestDispatch(MessengerCase):
         sandbox = self.env["messenger.channel"].create({"name": "Sandbox", "provider": "sandbox"})
         contact = self.env["messenger.contact"].create({"name": "S", "channel_id": sandbox.id, "chat_id": "s1"})
         message = contact._send("hello")
-        message.write({"state": "sending", "claimed_at": "2020-01-01 00:00:00"})
+        message._to("sending", claimed_at="2020-01-01 00:00:00")
         self.env["messenger.dispatcher"]._dispatch(time_budget=5, channel_ids=sandbox.ids)
         self.assertEqual(message.state, "sent")
 

@@ -202,7 +202,7 @@ class TestTrustBoundary(TelegramSetupMixin, ProvidersSetupMixin, HttpCase):
         """The record a method is called on: company A's, or the role's own wizard."""
         if model == "messenger.message":
             message = self.contact._send("Will fail")
-            message.write({"state": "failed", "failure_type": "rejected"})
+            message._to("sending")._to("failed", failure_type="rejected")
             return message.ids
         wizards = {
             "messenger.channel.setup": lambda: {"provider": "sandbox", "name": "Setup A"},
