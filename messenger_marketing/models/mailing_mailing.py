@@ -14,6 +14,9 @@ from ..core import outbox
 from .messenger_access import MANAGER, check_group
 from .web_url import check_web_urls
 
+# Where a launch puts its recipients' ids (see _messenger_audience_table).
+AUDIENCE_TABLE = "SELECT id FROM messenger_launch_audience"
+
 
 class MailingMailing(models.Model):
     _inherit = "mailing.mailing"
@@ -129,8 +132,11 @@ class MailingMailing(models.Model):
                 mailing.messenger_reachable_count = 0
                 continue
             self.env.flush_all()
-            mailing._messenger_audience_table()
-            query, params = mailing._messenger_candidates_sql()
+            # a read of the form: the domain's query inline, no temporary table (DDL)
+            domain_query = self.env[mailing.mailing_model_real]._search(mailing._get_recipients_domain()).subselect()
+            # its values quoted by the driver; its "%" escaped for the named parameters below
+            ids = self.env.cr.mogrify(domain_query.code, domain_query.params).decode().replace("%", "%%")
+            query, params = mailing._messenger_candidates_sql(ids)
             self.env.cr.execute(f"SELECT count(*) FROM ({query}) candidates", params)
             mailing.messenger_reachable_count = self.env.cr.fetchone()[0]
 
@@ -180,30 +186,27 @@ class MailingMailing(models.Model):
             mailing.messenger_optout_count = counts.get(mailing, 0)
 
     # -- audience ----------------------------------------------------------------------
-    def _messenger_audience_sql(self):
-        """SQL giving (res_id, partner_id, contact_id) for records of the recipients model;
-        one of partner_id / contact_id is set."""
+    def _messenger_audience_sql(self, ids):
+        """SQL giving (res_id, partner_id, contact_id) for the records of the recipients
+        model that ``ids`` (SQL giving their ids) selects; one of partner_id / contact_id
+        is set."""
         model = self.env[self.mailing_model_real]
         if model._name == "messenger.contact":
             return (
                 "SELECT id AS res_id, NULL::int AS partner_id, id AS contact_id FROM messenger_contact "
-                "WHERE id IN (SELECT id FROM messenger_launch_audience)"
+                f"WHERE id IN ({ids})"
             )
         if model._name == "res.partner":
             return (
-                "SELECT id AS res_id, id AS partner_id, NULL::int AS contact_id FROM res_partner "
-                "WHERE id IN (SELECT id FROM messenger_launch_audience)"
+                f"SELECT id AS res_id, id AS partner_id, NULL::int AS contact_id FROM res_partner WHERE id IN ({ids})"
             )
         if model._name == "mailing.contact":
             # a mailing-list contact reaches the partners with the same e-mail
-            return """SELECT mc.id AS res_id, p.id AS partner_id, NULL::int AS contact_id
+            return f"""SELECT mc.id AS res_id, p.id AS partner_id, NULL::int AS contact_id
                       FROM mailing_contact mc JOIN res_partner p ON p.email_normalized = mc.email_normalized
-                      WHERE mc.id IN (SELECT id FROM messenger_launch_audience) AND p.active"""
+                      WHERE mc.id IN ({ids}) AND p.active"""
         if "partner_id" in model._fields and model._fields["partner_id"].store:
-            return (
-                f"SELECT id AS res_id, partner_id, NULL::int AS contact_id FROM {model._table} "
-                "WHERE id IN (SELECT id FROM messenger_launch_audience)"
-            )
+            return f"SELECT id AS res_id, partner_id, NULL::int AS contact_id FROM {model._table} WHERE id IN ({ids})"
         raise UserError(_("Messenger campaigns need recipients linked to a contact (a partner field)."))
 
     def _messenger_audience_table(self, res_ids=None):
@@ -222,7 +225,7 @@ class MailingMailing(models.Model):
             )
         self.env.cr.execute("ANALYZE messenger_launch_audience")
 
-    def _messenger_candidates_sql(self):
+    def _messenger_candidates_sql(self, ids=AUDIENCE_TABLE):
         """One row per person to write to: the best subscribed contact on the campaign's
         channels, once per partner, excluding those this campaign already has.
 
@@ -244,7 +247,7 @@ class MailingMailing(models.Model):
                          LEFT JOIN (SELECT DISTINCT partner_id FROM reachable) own ON own.partner_id = p.id
                          JOIN reachable c ON c.partner_id = COALESCE(own.partner_id, p.commercial_partner_id)"""
         query = f"""
-            WITH audience AS NOT MATERIALIZED ({self._messenger_audience_sql()}),
+            WITH audience AS NOT MATERIALIZED ({self._messenger_audience_sql(ids)}),
                  reachable AS NOT MATERIALIZED ({reachable})
             SELECT DISTINCT ON (COALESCE(c.partner_id, -c.id))
                    c.res_id, c.id AS contact_id, c.channel_id, c.partner_id
@@ -299,6 +302,7 @@ class MailingMailing(models.Model):
         params.update(
             {
                 "now": now,
+                "uid": self.env.uid,
                 "model": self.mailing_model_real,
                 "body": self.messenger_body.strip(),
                 "campaign": self.campaign_id.id or None,
@@ -353,18 +357,17 @@ class MailingMailing(models.Model):
                 FROM planned pl
             ),
             traces AS (
-                -- no create_uid/write_uid on the rows: the campaign says who launched it, and
-                -- each foreign key costs a lookup per row
+                -- what the ORM would write, create_uid and write_uid included
                 INSERT INTO mailing_trace (id, trace_type, model, res_id, mass_mailing_id, campaign_id, trace_status,
-                                           create_date, write_date)
+                                           create_date, write_date, create_uid, write_uid)
                 SELECT pc.trace_id, 'messenger', %(model)s, pc.res_id, %(mailing)s, %(campaign)s, 'outgoing',
-                       %(now)s, %(now)s
+                       %(now)s, %(now)s, %(uid)s, %(uid)s
                 FROM placed pc
             )
             INSERT INTO messenger_message (channel_id, contact_id, direction, kind, body, body_format,
                                            whatsapp_template_id, image_url, buttons, state,
                                            uuid, attempts, priority, next_attempt_at, res_model, res_id, mailing_id,
-                                           mailing_trace_id, create_date, write_date)
+                                           mailing_trace_id, create_date, write_date, create_uid, write_uid)
             SELECT pc.channel_id, pc.contact_id, 'out', 'marketing', %(body)s, %(body_format)s,
                    CASE WHEN pc.channel_id = ANY(%(wa_channels)s::int[]) THEN %(wa_template)s::int END, %(image)s,
                    CASE WHEN %(has_buttons)s THEN
@@ -373,7 +376,7 @@ class MailingMailing(models.Model):
                         FROM jsonb_array_elements(%(buttons)s::jsonb) b)
                    ELSE '[]'::jsonb END,
                    'queued', md5(random()::text || pc.trace_id::text), 0, -10, pc.due, %(model)s, pc.res_id,
-                   %(mailing)s, pc.trace_id, %(now)s, %(now)s
+                   %(mailing)s, pc.trace_id, %(now)s, %(now)s, %(uid)s, %(uid)s
             FROM placed pc
             ORDER BY pc.due, pc.n""",
             params,

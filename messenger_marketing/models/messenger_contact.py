@@ -173,13 +173,19 @@ class MessengerContact(models.Model):
     def _note_incoming(self, text):
         """An incoming message: one more unread, waiting for a reply."""
         now = fields.Datetime.now()
+        # in SQL for the increment: two webhooks of one person at once both count (the
+        # ORM would write the count it read); write_date/write_uid as the ORM would
         self.env.cr.execute(
             """UPDATE messenger_contact SET unread_count = COALESCE(unread_count, 0) + 1, waiting_reply = true,
-                      last_message_preview = %s, last_message_at = %s, last_inbound_at = %s WHERE id IN %s""",
-            [(text or "")[:120], now, now, tuple(self.ids)],
+                      last_message_preview = %s, last_message_at = %s, last_inbound_at = %s,
+                      write_date = %s, write_uid = %s WHERE id IN %s""",
+            [(text or "")[:120], now, now, now, self.env.uid, tuple(self.ids)],
         )
         self.invalidate_recordset(
-            ["unread_count", "waiting_reply", "last_message_preview", "last_message_at", "last_inbound_at"]
+            [
+                *("unread_count", "waiting_reply", "last_message_preview"),
+                *("last_message_at", "last_inbound_at", "write_date", "write_uid"),
+            ]
         )
         # the counter shows the user's conversations and nobody's: tell those who see it
         targets = self.user_id.partner_id
@@ -190,11 +196,9 @@ class MessengerContact(models.Model):
 
     def _note_answered(self, text):
         """The bot or a person answered the conversation."""
-        self.env.cr.execute(
-            "UPDATE messenger_contact SET waiting_reply = false, last_message_preview = %s WHERE id IN %s",
-            [(text or "")[:120], tuple(self.ids)],
+        self.sudo().with_context(tracking_disable=True).write(
+            {"waiting_reply": False, "last_message_preview": (text or "")[:120]}
         )
-        self.invalidate_recordset(["waiting_reply", "last_message_preview"])
 
     def action_open_conversation(self):
         """From the inbox: mark the conversation read and open it."""

@@ -23,6 +23,7 @@ import psycopg2
 from odoo import _, api, fields, models
 
 from ..core.dispatch import CLAIM_AHEAD, Job, Run, run_loop
+from ..core.pacing import PER_CHAT_MARGIN
 from ..core.providers import BLOCKED, PERMANENT, SENT, TRANSIENT, OutgoingMessage
 
 _logger = logging.getLogger(__name__)
@@ -214,6 +215,7 @@ class MessengerDispatcher(models.AbstractModel):
             outgoing = self._precheck(provider, messages)
             if not outgoing:
                 continue
+            self._note_recent_chats(pace, channel, messages)
             if provider.paced:
                 start_at = self._reserve_window(run, channel, len(outgoing), interval)
             else:  # nothing leaves Odoo: no slots to keep
@@ -235,6 +237,19 @@ class MessengerDispatcher(models.AbstractModel):
                 )
             )
         return jobs
+
+    def _note_recent_chats(self, pace, channel, messages):
+        """The chats of the batch that got a message shortly before (from an earlier run,
+        or another process): their pause goes on, as the provider counts it."""
+        pause = (channel.per_chat_interval or 0.0) * PER_CHAT_MARGIN
+        if not pause:
+            return
+        now = _now()
+        last = self.env["messenger.message"]._last_sent(messages.contact_id, now - timedelta(seconds=pause))
+        monotonic = time.monotonic()
+        for contact, sent_at in last.items():
+            ready = monotonic + pause - (now - sent_at).total_seconds()
+            pace.chat_ready[contact.chat_id] = max(pace.chat_ready.get(contact.chat_id, 0.0), ready)
 
     def _precheck(self, provider, messages):
         """The OutgoingMessages to send; the provider refuses the others before any call

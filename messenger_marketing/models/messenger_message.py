@@ -341,6 +341,17 @@ class MessengerMessage(models.Model):
         return self.env.cr.fetchone()[0]
 
     @api.model
+    def _last_sent(self, contacts, since):
+        """{contact: when its last message was written as sent}, for those sent to after ``since``."""
+        self.flush_model(["contact_id", "sent_at"])
+        self.env.cr.execute(
+            """SELECT contact_id, max(sent_at) FROM messenger_message
+               WHERE contact_id = ANY(%s) AND sent_at > %s GROUP BY contact_id""",
+            [contacts.ids, since],
+        )
+        return {contacts.browse(contact_id): sent_at for contact_id, sent_at in self.env.cr.fetchall()}
+
+    @api.model
     def _claimed_before(self, before):
         """Rows left in ``sending`` by a claim older than ``before`` (a process that died).
         In SQL: a domain would compare whole seconds, and take a claim up to a second late."""

@@ -32,6 +32,20 @@ class TestDispatch(MessengerCase):
         self.assertTrue(all(gap >= 1.0 for gap in gaps), gaps)
         self.assertEqual(messages.mapped("attempts"), [1, 1, 1], "waiting for the chat is no attempt")
 
+    def test_per_chat_limit_holds_across_runs(self):
+        """Each run paces on its own; the chat's last send, in the database, carries its
+        pause from one run (or process) to the next."""
+        contact = self.make_contacts(1)
+        first = contact._send("one")
+        self.dispatch(budget=5)
+        second = contact._send("two")
+        self.dispatch(budget=5)  # a new run, right after: it waits for the chat
+        self.assertEqual((first.state, second.state), ("sent", "sent"))
+        self.assertEqual(second.attempts, 1, "waiting for the chat is no attempt")
+        self.assertEqual(self.fake.violations, 0)
+        gap = self.fake.sent[1]["at"] - self.fake.sent[0]["at"]
+        self.assertGreaterEqual(gap, 1.0)
+
     def test_429_retry_after_is_honoured(self):
         contacts = self.make_contacts(5)
         self.fake.script(("429", 2))
