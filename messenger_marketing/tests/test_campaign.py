@@ -99,6 +99,18 @@ class TestCampaign(CampaignMixin, MessengerCase):
         self.dispatch(budget=5)
         self.assertEqual(len(self.fake.sent), 270)
 
+    def test_reachable_count_is_a_plain_read(self):
+        """The form's count runs no DDL (it used to fill a temporary table on every read),
+        and a domain value with a "%" in it is passed through intact."""
+        partners, _contacts = self.make_people(5)
+        partners[:2].write({"comment": "50% off"})
+        mailing = self.make_mailing(partners, mailing_domain=repr([("comment", "ilike", "50% off")]))
+        self.assertEqual(mailing.messenger_reachable_count, 2)
+        self.env.cr.execute("SELECT to_regclass('pg_temp.messenger_launch_audience')")
+        self.assertIsNone(self.env.cr.fetchone()[0])
+        mailing.mailing_domain = repr([("id", "in", partners.ids)])
+        self.assertEqual(mailing.messenger_reachable_count, 5)
+
     def test_unsubscribe_while_sending(self):
         partners, contacts = self.make_people(5)
         mailing = self.make_mailing(partners)
