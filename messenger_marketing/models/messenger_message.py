@@ -106,9 +106,6 @@ class MessengerMessage(models.Model):
     )
     mailing_id = fields.Many2one("mailing.mailing", "Campaign", ondelete="cascade")
     mailing_trace_id = fields.Many2one("mailing.trace", ondelete="set null")
-    series_key = fields.Char(
-        index="btree_not_null", help="Messages of one follow-up series; a new start of the series cancels the rest."
-    )
 
     def init(self):
         # The dispatcher's claim query reads only due outgoing rows.
