@@ -2,7 +2,7 @@
     "name": "Messenger Marketing",
     "summary": "Talk to customers in Telegram, VK, WhatsApp, Messenger and Instagram: outbox, webhooks, "
     "contacts with consent, operator replies, sandbox simulator, chatbot flows and chat leads",
-    "version": "18.0.1.1.0",
+    "version": "18.0.1.2.0",
     "category": "Marketing",
     "website": "https://github.com/messenger-marketing/messenger-marketing",
     "author": "Messenger Marketing for Odoo",
@@ -30,6 +30,8 @@
         "views/messenger_channel_views.xml",
         "views/messenger_contact_views.xml",
         "views/messenger_message_views.xml",
+        # before the templates: the order messages' form opens its sequence enrolments
+        "views/messenger_warming_views.xml",
         "views/messenger_template_views.xml",
         "views/messenger_dashboard_views.xml",
         "views/messenger_whatsapp_template_views.xml",
@@ -40,7 +42,6 @@
         "views/ir_actions_server_views.xml",
         "views/res_partner_views.xml",
         "views/messenger_flow_views.xml",
-        "views/messenger_warming_views.xml",
         "views/crm_lead_views.xml",
         "views/product_views.xml",
         "views/messenger_webhook_event_views.xml",

@@ -1,3 +1,5 @@
+# first: the models of the files below inherit the abstract sequence step it defines
+from . import messenger_sequence  # isort: skip
 from . import (
     account_move,
     crm_lead,

@@ -108,9 +108,6 @@ class MessengerMessage(models.Model):
     )
     mailing_id = fields.Many2one("mailing.mailing", "Campaign", ondelete="cascade")
     mailing_trace_id = fields.Many2one("mailing.trace", ondelete="set null")
-    series_key = fields.Char(
-        index="btree_not_null", help="Messages of one follow-up series; a new start of the series cancels the rest."
-    )
 
     def init(self):
         # The dispatcher's claim query reads only due outgoing rows.
@@ -228,13 +225,10 @@ class MessengerMessage(models.Model):
                WHERE id IN (SELECT m.id FROM messenger_message m
                             WHERE m.state = 'queued' AND m.channel_id = %(channel)s
                               AND m.next_attempt_at <= %(now)s
-                              -- one chat's messages go out in order: only its oldest pending one,
-                              -- but a follow-up planned for a later day does not hold the chat
+                              -- one chat's messages go out in order: only its oldest pending one
                               AND NOT EXISTS (SELECT 1 FROM messenger_message o
                                               WHERE o.contact_id = m.contact_id AND o.id < m.id
-                                                AND o.state IN ('queued', 'sending')
-                                                AND NOT (o.state = 'queued' AND o.series_key IS NOT NULL
-                                                         AND o.attempts = 0 AND o.next_attempt_at > %(now)s))
+                                                AND o.state IN ('queued', 'sending'))
                             ORDER BY m.priority DESC, m.id LIMIT %(limit)s
                             FOR UPDATE SKIP LOCKED)
                RETURNING id""",

@@ -1,5 +1,3 @@
-from datetime import timedelta
-
 from markupsafe import Markup
 
 from odoo import _, api, fields, models
@@ -44,6 +42,8 @@ class MessengerSaleRule(models.Model):
     )
     channel_id = fields.Many2one("messenger.channel")
     step_ids = fields.One2many("messenger.sale.rule.step", "rule_id", "Follow-up Series", copy=True)
+    enrolment_ids = fields.One2many("messenger.warming.enrolment", "rule_id", "Follow-up Enrolments")
+    enrolment_count = fields.Integer(compute="_compute_enrolment_count")
     whatsapp_template_id = fields.Many2one(
         "messenger.whatsapp.template",
         "WhatsApp Template",
@@ -60,6 +60,11 @@ class MessengerSaleRule(models.Model):
         ),
     ]
 
+    def _compute_enrolment_count(self):
+        counts = self.env["messenger.warming.enrolment"]._count_by("rule_id", self)
+        for rule in self:
+            rule.enrolment_count = counts.get(rule, 0)
+
     @api.model
     def _rule_for(self, rules, order):
         """The most specific active rule for the order: its team's before every team's."""
@@ -74,7 +79,7 @@ class MessengerSaleRule(models.Model):
     @api.model
     def _fire(self, orders, event, occurrence=""):
         """Queue the event's message for orders that reached it (each order, event and
-        occurrence once), with its follow-up series, and say in each order's chatter what
+        occurrence once), start its follow-up series, and say in each order's chatter what
         happened."""
         rules = self.sudo().search([("event", "=", event)])
         if not rules or not orders:
@@ -141,40 +146,16 @@ class MessengerSaleRule(models.Model):
             )
         messages = Message.sudo()._queue(vals_list)
         if self.step_ids:
-            messages |= self._queue_series(pairs)
+            self.env["messenger.warming.enrolment"]._enrol_orders(self, pairs)
         return messages
 
-    def _queue_series(self, pairs):
-        """Queue the follow-up steps with their send time. A new order of the same customer
-        restarts the series: what is left of the previous one is cancelled."""
-        key = f"messenger.sale.rule,{self.id}"
-        contacts = self.env["messenger.contact"].browse([contact.id for _order, contact in pairs])
-        self.env["messenger.message"].sudo().search(
-            [("series_key", "=", key), ("contact_id", "in", contacts.ids), ("state", "=", "queued")]
-        )._to("cancelled", failure_reason=_("The series started again with a newer order."))
-        orders = self.env["sale.order"].browse([order.id for order, _contact in pairs])
-        now = fields.Datetime.now()
-        vals_list = []
-        for step in self.step_ids.sorted("sequence"):
-            rendered = step.template_id._render_for(orders)
-            at = now + timedelta(days=step.delay_days)
-            for order, contact in pairs:
-                text, buttons = rendered[order.id]
-                vals_list += contact._message_vals(
-                    text,
-                    "marketing",
-                    buttons,
-                    order,
-                    next_attempt_at=at,
-                    series_key=key,
-                    text_format=step.template_id.body_format,
-                    **step.whatsapp_template_id._message_extra(contact),
-                )
-        return self.env["messenger.message"].sudo()._queue(vals_list)
+    def _steps(self):
+        return self.step_ids.sorted(lambda s: (s.sequence, s.delay_days, s.id))
 
 
 class MessengerSaleRuleStep(models.Model):
     _name = "messenger.sale.rule.step"
+    _inherit = ["messenger.sequence.step"]
     _description = "Follow-up Step after a Sale Order Event"
     _order = "sequence, delay_days, id"
     _check_company_auto = True
@@ -197,6 +178,31 @@ class MessengerSaleRuleStep(models.Model):
         help="A late follow-up reaches a WhatsApp contact who has not written in the last 24 hours only as an "
         "approved template.",
     )
+
+    # -- as a sequence step (messenger.sequence.step) -------------------------------------
+    def _sequence_steps(self):
+        return self.rule_id._steps()
+
+    def _gap_days(self, previous):
+        # each delay counts from the order event; a step never goes before the previous one
+        return max(0.0, self.delay_days - (previous.delay_days if previous else 0.0))
+
+    def _message_vals_for(self, enrolments):
+        self.ensure_one()
+        rendered = self.template_id._render_for(enrolments.order_id)
+        vals_list = []
+        for enrolment in enrolments:
+            contact, order = enrolment.contact_id, enrolment.order_id
+            text, buttons = rendered[order.id]
+            vals_list += contact._message_vals(
+                text,
+                "marketing",
+                buttons,
+                order,
+                text_format=self.template_id.body_format,
+                **self.whatsapp_template_id._message_extra(contact),
+            )
+        return vals_list
 
 
 class MessengerSaleNotification(models.Model):

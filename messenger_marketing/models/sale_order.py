@@ -30,26 +30,14 @@ class SaleOrder(models.Model):
         result = super().write(vals)
         if event:
             changed = self.filtered(lambda o: before[o.id] != o.state)
+            Enrolment = self.env["messenger.warming.enrolment"]
             if event == "cancelled":
-                changed._messenger_cancel_series()
+                Enrolment._stop_for_orders(changed, self.env._("The order was cancelled."))
             if event == "confirmed" and changed:
                 # the customer ordered: no more lead warming
-                self.env["messenger.warming.enrolment"]._stop_for_partners(
-                    changed.partner_id, self.env._("The customer ordered.")
-                )
+                Enrolment._stop_warming_for_partners(changed.partner_id, self.env._("The customer ordered."))
             self.env["messenger.sale.rule"]._fire(changed, event)
         return result
-
-    def _messenger_cancel_series(self):
-        self.env["messenger.message"].sudo().search(
-            [
-                ("mailing_id", "=", False),
-                ("res_model", "=", "sale.order"),
-                ("res_id", "in", self.ids),
-                ("series_key", "!=", False),
-                ("state", "=", "queued"),
-            ]
-        )._to("cancelled", failure_reason=self.env._("The order was cancelled."))
 
     def action_view_messenger_messages(self):
         self.ensure_one()

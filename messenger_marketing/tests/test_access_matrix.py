@@ -52,6 +52,7 @@ messenger.content.block           -       -       -         -         r     rwcu
 messenger.warming                 -       -       -         -         r     rwcu     c
 messenger.warming.step            -       -       -         -         r     rwcu     -
 messenger.warming.enrolment       -       -       -         -         r     rwu      -
+messenger.sequence.step           abstract
 messenger.price.alert             -       -       -         -         r     rwu      -
 messenger.support.article         -       -       -         -         r     rwcu     c
 messenger.support.tag             -       -       -         -         r     rwcu     rwcu

@@ -1,4 +1,3 @@
-from odoo import fields
 from odoo.exceptions import AccessError
 from odoo.tests import Form, new_test_user, tagged
 
@@ -154,17 +153,30 @@ class TestFlowEngine(FlowSetupMixin, MessengerCase):
         self.assertEqual(simulator.contact_id.flow_session_ids.mapped("state"), ["waiting", "stopped"])
         self.assertTrue(sandbox)
 
-    def test_a_follow_up_planned_for_later_does_not_hold_back_the_flow(self):
-        """An order's follow-up series waits in the outbox for days; the flow's answers to
+    def test_an_order_follow_up_series_does_not_hold_back_the_flow(self):
+        """An order's follow-up series waits in its enrolment for days, not in the outbox,
+        where a queued message holds back the chat's later ones: the flow's answers to
         the same chat go out meanwhile."""
         contact = self.event("start", text="/start")
-        planned = contact._send("See you next week", kind="marketing", series_key="messenger.sale.rule,1")
-        planned.next_attempt_at = fields.Datetime.add(fields.Datetime.now(), days=3)
+        contact.partner_id = self.env["res.partner"].create({"name": "Pavel Buyer"})
+        rule = self.env.ref("messenger_marketing.rule_sale_confirmed")
+        template = self.env.ref("messenger_marketing.template_sale_followup_service")
+        rule.step_ids = [(0, 0, {"delay_days": 3, "template_id": template.id})]
+        lamp = self.env["product.product"].create({"name": "Lamp", "list_price": 10.0})
+        order = self.env["sale.order"].create(
+            {"partner_id": contact.partner_id.id, "order_line": [(0, 0, {"product_id": lamp.id})]}
+        )
+        order.action_confirm()
+        enrolment = self.env["messenger.warming.enrolment"].search([("order_id", "=", order.id)])
+        self.assertEqual((enrolment.contact_id, enrolment.state), (contact, "active"))
+        self.dispatch(budget=5)
         self.fake.reset()
         self.event("start", text="/start x", payload=self.link.payload)
         self.dispatch(budget=5)
         self.assertTrue(any("Oak desk" in text for text in self.fake.texts(contact.chat_id)))
-        self.assertEqual(planned.state, "queued")
+        self.assertFalse(
+            contact.message_ids_messenger.filtered(lambda m: m.state == "queued"), "nothing of the series waits"
+        )
 
     def test_access_rights(self):
         employee = new_test_user(self.env, "flow_employee", groups="base.group_user")

@@ -59,7 +59,7 @@ class TestLeadWarming(MessengerCase):
         return contact
 
     def due_messages(self, contact):
-        return contact.message_ids_messenger.filtered(lambda m: m.series_key).sorted("id")
+        return contact.message_ids_messenger.filtered(lambda m: m.kind == "marketing").sorted("id")
 
     def run_cron_at(self, when):
         with freeze_time(when):
@@ -130,6 +130,27 @@ class TestLeadWarming(MessengerCase):
         self.run_cron_at("2024-03-10 09:00:00")
         for contact in (lost, ordered, opted_out):
             self.assertFalse(self.due_messages(contact))
+
+    def test_an_order_stops_the_warming_not_the_order_follow_ups(self):
+        rule = self.env.ref("messenger_marketing.rule_sale_confirmed")
+        template = self.env.ref("messenger_marketing.template_sale_followup_service")
+        rule.step_ids = [(0, 0, {"delay_days": 3, "template_id": template.id})]
+        with freeze_time(T0):
+            contact = self.start("7001")
+        product = self.env["product.product"].create({"name": "Desk", "list_price": 100})
+        first, second = self.env["sale.order"].create(
+            [{"partner_id": self.partner.id, "order_line": [(0, 0, {"product_id": product.id})]}] * 2
+        )
+        first.action_confirm()
+        Enrolment = self.env["messenger.warming.enrolment"]
+        warming = Enrolment.search([("contact_id", "=", contact.id), ("warming_id", "=", self.warming.id)])
+        self.assertEqual((warming.state, warming.stop_reason), ("stopped", "The customer ordered."))
+        series = Enrolment.search([("contact_id", "=", contact.id), ("rule_id", "=", rule.id)])
+        self.assertEqual((series.order_id, series.state), (first, "active"))
+        second.action_confirm()
+        self.assertEqual(series.stop_reason, "The series started again with a newer order.")
+        self.assertEqual(Enrolment.search([("contact_id", "=", contact.id), ("state", "=", "active")]).order_id, second)
+        self.assertEqual((self.warming.enrolment_count, rule.enrolment_count), (1, 2))
 
     def test_one_running_enrolment_per_contact(self):
         with freeze_time(T0):

@@ -33,6 +33,7 @@ MENUS = {
     "messenger_marketing.menu_messenger_flow_sessions": "user",
     "messenger_marketing.menu_messenger_content_blocks": "manager",
     "messenger_marketing.menu_messenger_warming": "manager",
+    "messenger_marketing.menu_messenger_enrolments": "user",
     "messenger_marketing.menu_messenger_price_alerts": "user",
     "messenger_marketing_support.menu_messenger_support": "user",
     "messenger_marketing_support.menu_messenger_support_articles": "user",

@@ -229,6 +229,7 @@ class TestWhatsApp(ProvidersSetupMixin, WebhookMixin, HttpCase):
             {"partner_id": self.partner.id, "order_line": [(0, 0, {"product_id": product.id})]}
         )
         order.action_confirm()
+        self.env["messenger.warming.enrolment"]._cron_send_due()  # the follow-up is due at once
         self.dispatch_channel(self.channel, budget=10)
         messages = self.env["messenger.message"].search([("res_model", "=", "sale.order"), ("res_id", "=", order.id)])
         confirmation = messages.filtered(lambda m: m.kind == "transactional")

@@ -1,3 +1,6 @@
+import importlib.util
+from datetime import timedelta
+from pathlib import Path
 from urllib.parse import quote_plus
 
 from freezegun import freeze_time
@@ -6,6 +9,16 @@ from odoo import fields
 from odoo.tests import tagged
 
 from .common import MessengerCase
+
+T0 = "2024-03-04 09:00:00"  # in the past, so messages queued "then" are due when the test dispatches
+
+
+def load_migration(version):
+    path = Path(__file__).parents[1] / "migrations" / version / "post-migration.py"
+    spec = importlib.util.spec_from_file_location(f"messenger_marketing_migration_{version}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @tagged("post_install", "-at_install")
@@ -217,75 +230,205 @@ class TestSaleEvents(MessengerCase):
         self.assertTrue(map_button["url"].startswith("https://www.google.com/maps/search/?api=1&query="))
         self.assertIn(quote_plus(order.company_id.city or order.company_id.name), map_button["url"])
 
-    def test_followup_series(self):
-        rule = self.env.ref("messenger_marketing.rule_sale_confirmed")
-        rule.step_ids = [
-            (
-                0,
-                0,
-                {"delay_days": 1, "template_id": self.env.ref("messenger_marketing.template_sale_followup_howto").id},
-            ),
-            (
-                0,
-                0,
-                {"delay_days": 7, "template_id": self.env.ref("messenger_marketing.template_sale_followup_service").id},
-            ),
-            (
-                0,
-                0,
-                {
-                    "delay_days": 14,
-                    "template_id": self.env.ref("messenger_marketing.template_sale_followup_related").id,
-                },
-            ),
+    # -- follow-up series: sequence enrolments ------------------------------------------
+    def set_follow_ups(self, rule=None, *steps):
+        """The rule's follow-up series: (delay in days, template xmlid) for each step."""
+        rule = rule or self.env.ref("messenger_marketing.rule_sale_confirmed")
+        rule.step_ids = [(5,)] + [
+            (0, 0, {"delay_days": delay, "template_id": self.env.ref(f"messenger_marketing.{xmlid}").id})
+            for delay, xmlid in steps
         ]
-        with freeze_time("2026-03-02 10:00:00"):
+        return rule
+
+    def enrolments(self, **domain):
+        return self.env["messenger.warming.enrolment"].search(
+            [(name, "=", value.id if hasattr(value, "id") else value) for name, value in domain.items()], order="id"
+        )
+
+    def follow_ups(self, order):
+        return self.order_messages(order).filtered(lambda m: m.kind == "marketing")
+
+    def run_cron_at(self, when):
+        with freeze_time(when):
+            self.env["messenger.warming.enrolment"]._cron_send_due()
+
+    def test_follow_ups_go_out_when_due_rendered_then(self):
+        rule = self.set_follow_ups(
+            None,
+            (1, "template_sale_followup_howto"),
+            (7, "template_sale_followup_service"),
+            (14, "template_sale_followup_related"),
+        )
+        with freeze_time(T0):
+            order = self.make_order()
+            order.action_confirm()
+        enrolment = self.enrolments(order_id=order)
+        self.assertEqual(
+            (enrolment.rule_id, enrolment.contact_id, enrolment.rule_step_id, enrolment.state),
+            (rule, self.contact, rule._steps()[0], "active"),
+        )
+        self.assertEqual(str(enrolment.next_at), "2024-03-05 09:00:00")
+        self.assertEqual(rule.enrolment_count, 1)
+        self.assertEqual(self.order_messages(order).mapped("kind"), ["transactional"], "nothing waits in the outbox")
+
+        # the message is rendered when due, from what the order and template are then
+        self.env.ref(
+            "messenger_marketing.template_sale_followup_howto"
+        ).body = "Enjoying {{ object.order_line[:1].product_id.name }}? Tell us."
+        self.product.name = "Walnut desk"
+        self.run_cron_at("2024-03-05 08:59:00")
+        self.assertFalse(self.follow_ups(order), "step 1 waits for its day")
+        self.run_cron_at("2024-03-05 09:01:00")
+        first = self.follow_ups(order)
+        self.assertEqual(first.body, "Enjoying Walnut desk? Tell us.")
+        self.assertEqual((first.state, str(first.next_attempt_at)), ("queued", "2024-03-05 09:01:00"))
+        self.assertEqual(first.contact_id, self.contact)
+        self.dispatch(budget=10)
+        self.assertEqual(first.state, "sent")
+        self.assertEqual(self.fake.texts("9001")[-1], "Enjoying Walnut desk? Tell us.")
+        self.assertEqual(self.fake.sent[-1]["reply_markup"]["inline_keyboard"][-1][0]["callback_data"], "unsub")
+
+        # step 2 is due 7 days after the order, even if the cron ran late for step 1
+        self.assertEqual((enrolment.rule_step_id, str(enrolment.next_at)), (rule._steps()[1], "2024-03-11 09:00:00"))
+        self.run_cron_at("2024-03-11 08:59:00")
+        self.assertEqual(len(self.follow_ups(order)), 1)
+        self.run_cron_at("2024-03-11 10:00:00")
+        second = self.follow_ups(order) - first
+        self.assertIn(f"A week with your order {order.name}", second.body)
+        self.assertEqual(str(enrolment.next_at), "2024-03-18 09:00:00")
+        self.run_cron_at("2024-03-18 09:00:00")
+        self.assertEqual(len(self.follow_ups(order)), 3)
+        self.assertEqual((enrolment.state, enrolment.sent_count, enrolment.next_at), ("done", 3, False))
+        self.run_cron_at("2024-04-30 09:00:00")
+        self.assertEqual(len(self.follow_ups(order)), 3, "a finished series sends nothing more")
+
+    def test_cron_run_twice_sends_a_step_once(self):
+        self.set_follow_ups(None, (1, "template_sale_followup_service"), (2, "template_sale_followup_related"))
+        with freeze_time(T0):
+            order = self.make_order()
+            order.action_confirm()
+        self.run_cron_at("2024-03-05 10:00:00")
+        self.run_cron_at("2024-03-05 10:00:00")
+        self.run_cron_at("2024-03-05 10:15:00")
+        self.assertEqual(len(self.follow_ups(order)), 1)
+        self.assertEqual(self.enrolments(order_id=order).sent_count, 1)
+
+    def test_a_newer_order_starts_the_series_again(self):
+        rule = self.set_follow_ups(None, (1, "template_sale_followup_service"), (5, "template_sale_followup_related"))
+        with freeze_time(T0):
             first = self.make_order()
             first.action_confirm()
-        steps = self.order_messages(first).filtered("series_key")
-        self.assertEqual(
-            steps.mapped("next_attempt_at"),
-            [
-                fields.Datetime.to_datetime(d)
-                for d in ("2026-03-03 10:00:00", "2026-03-09 10:00:00", "2026-03-16 10:00:00")
-            ],
-        )
-        self.assertEqual(set(steps.mapped("kind")), {"marketing"})
-        # a newer order starts the series again
-        with freeze_time("2026-03-05 10:00:00"):
+        self.run_cron_at("2024-03-05 09:00:00")
+        self.assertEqual(len(self.follow_ups(first)), 1)
+        with freeze_time("2024-03-07 12:00:00"):
             second = self.make_order()
             second.action_confirm()
-        self.assertEqual(set(steps.mapped("state")), {"cancelled"})
-        new_steps = self.order_messages(second).filtered("series_key")
-        self.assertEqual(set(new_steps.mapped("state")), {"queued"})
-        # cancelling the order stops its series
-        second._action_cancel()
-        self.assertEqual(set(new_steps.mapped("state")), {"cancelled"})
-        # unsubscribing stops it too
-        third = self.make_order()
-        third.action_confirm()
-        third_steps = self.order_messages(third).filtered("series_key")
-        self.contact._unsubscribe("stop_word", "STOP")
-        self.assertEqual(set(third_steps.mapped("state")), {"cancelled"})
+        old, new = self.enrolments(rule_id=rule)
+        self.assertEqual(
+            (old.order_id, old.state, old.stop_reason),
+            (first, "stopped", "The series started again with a newer order."),
+        )
+        self.assertEqual((new.order_id, new.state, str(new.next_at)), (second, "active", "2024-03-08 12:00:00"))
+        self.run_cron_at("2024-03-09 09:00:00")  # step 2 of the first order was due on the 9th
+        self.assertEqual(len(self.follow_ups(first)), 1, "the older order's series sends nothing more")
+        self.assertIn(second.name, self.follow_ups(second).body)
 
-    def test_followup_steps_go_out_when_due(self):
-        rule = self.env.ref("messenger_marketing.rule_sale_confirmed")
-        rule.step_ids = [
-            (
-                0,
-                0,
-                {"delay_days": 1, "template_id": self.env.ref("messenger_marketing.template_sale_followup_howto").id},
-            )
-        ]
+    def test_two_orders_in_one_batch_enrol_the_newer(self):
+        rule = self.set_follow_ups(None, (1, "template_sale_followup_service"))
+        orders = self.make_order() | self.make_order()
+        orders.action_confirm()
+        self.assertEqual(self.enrolments(rule_id=rule).order_id, orders[1])
+
+    def test_a_cancelled_order_stops_its_series(self):
+        self.set_follow_ups(None, (1, "template_sale_followup_service"))
+        with freeze_time(T0):
+            order = self.make_order()
+            order.action_confirm()
+        order._action_cancel()
+        enrolment = self.enrolments(order_id=order)
+        self.assertEqual((enrolment.state, enrolment.stop_reason), ("stopped", "The order was cancelled."))
+        self.run_cron_at("2024-03-06 09:00:00")
+        self.assertFalse(self.follow_ups(order))
+
+    def test_unsubscribing_stops_the_series(self):
+        self.set_follow_ups(None, (1, "template_sale_followup_service"))
+        with freeze_time(T0):
+            order = self.make_order()
+            order.action_confirm()
+        self.contact._unsubscribe("stop_word", "STOP")
+        enrolment = self.enrolments(order_id=order)
+        self.assertEqual((enrolment.state, enrolment.stop_reason), ("stopped", "The contact unsubscribed."))
+        self.run_cron_at("2024-03-06 09:00:00")
+        self.assertFalse(self.follow_ups(order))
+
+    def test_consent_is_checked_when_due(self):
+        self.set_follow_ups(None, (1, "template_sale_followup_service"))
+        with freeze_time(T0):
+            order = self.make_order()
+            order.action_confirm()
+        enrolment = self.enrolments(order_id=order)
+        # the contact blocked the bot by a way that did not stop the enrolment on the spot
+        self.env.cr.execute("UPDATE messenger_contact SET state = 'blocked' WHERE id = %s", [self.contact.id])
+        self.contact.invalidate_recordset(["state"])
+        self.run_cron_at("2024-03-06 09:00:00")
+        self.assertFalse(self.follow_ups(order))
+        self.assertEqual((enrolment.state, enrolment.stop_reason), ("stopped", "The contact unsubscribed."))
+
+    def test_no_series_without_marketing_consent(self):
+        self.set_follow_ups(None, (1, "template_sale_followup_service"))
+        self.contact._set_consent("unsubscribed", "manual")  # order updates still reach them
         order = self.make_order()
         order.action_confirm()
-        self.dispatch(budget=5)
-        self.assertEqual(len(self.fake.sent), 1, "the step waits for its day")
-        step = self.order_messages(order).filtered("series_key")
-        step.next_attempt_at = fields.Datetime.now()
-        self.dispatch(budget=5)
-        self.assertEqual(step.state, "sent")
-        self.assertIn("Oak desk", self.fake.sent[-1]["text"])
+        self.assertEqual(self.order_messages(order).kind, "transactional")
+        self.assertFalse(self.enrolments(order_id=order))
+
+    def test_waiting_series_of_the_old_outbox_become_enrolments(self):
+        """The 18.0.1.2.0 migration: follow-ups queued ahead with a series key."""
+        migration = load_migration("18.0.1.2.0")
+        order = self.make_order()
+        order.action_confirm()  # before the rule has steps: its series is the old shape below
+        rule = self.set_follow_ups(
+            None,
+            (1, "template_sale_followup_howto"),
+            (7, "template_sale_followup_service"),
+            (14, "template_sale_followup_related"),
+        )
+        confirmed = fields.Datetime.now() - timedelta(days=3)
+        old_shape = self.contact._send("How do you like it?", "marketing", record=order)
+        old_shape |= self.contact._send("A week with your order", "marketing", record=order)
+        old_shape |= self.contact._send("Also chose", "marketing", record=order)
+        sent_step, *waiting = old_shape
+        due = self.contact._send("Due but not sent yet", "marketing", record=order)
+        self.env.flush_all()
+        self.env.cr.execute("ALTER TABLE messenger_message ADD COLUMN series_key varchar")
+        for message, delay in ((sent_step, 1), (waiting[0], 7), (waiting[1], 14), (due, 2)):
+            self.env.cr.execute(
+                """UPDATE messenger_message SET series_key = %s, create_date = %s,
+                          next_attempt_at = %s, state = %s WHERE id = %s""",
+                (
+                    f"messenger.sale.rule,{rule.id}",
+                    confirmed,
+                    confirmed + timedelta(days=delay, seconds=1),
+                    "sent" if message == sent_step else "queued",
+                    message.id,
+                ),
+            )
+        self.env.invalidate_all()
+
+        migration.migrate(self.env.cr, "18.0.1.1.0")
+        enrolment = self.enrolments(order_id=order)
+        self.assertEqual(
+            (enrolment.rule_id, enrolment.contact_id, enrolment.rule_step_id, enrolment.state),
+            (rule, self.contact, rule._steps()[1], "active"),
+        )
+        self.assertEqual(enrolment.next_at, confirmed + timedelta(days=7, seconds=1), "when it was planned")
+        self.assertEqual(enrolment.sent_count, 1)
+        self.assertFalse(self.env["messenger.message"].browse([m.id for m in waiting]).exists(), "no plan waits")
+        self.assertEqual((sent_step.state, due.state), ("sent", "queued"), "what was sent or due stays")
+        # the enrolment sends the rest, rendered when due
+        self.run_cron_at(enrolment.next_at)
+        self.assertIn(f"A week with your order {order.name}", self.follow_ups(order)[-1].body)
+        self.assertEqual(enrolment.rule_step_id, rule._steps()[2])
 
 
 @tagged("post_install", "-at_install")
