@@ -13,23 +13,19 @@ class AccountMove(models.Model):
         self.env["messenger.sale.rule"]._fire(orders, "invoice_posted")
         return posted
 
-    def _compute_payment_state(self):
-        before = {move.id: move.payment_state for move in self if move.id}
-        super()._compute_payment_state()
-        paid = self.filtered(
-            lambda m: (
-                m.id in before
-                and before[m.id] not in ("paid", "in_payment")
-                and m.payment_state in ("paid", "in_payment")
+    def _invoice_paid_hook(self):
+        """Account's hook for invoices that became paid: called after a reconciliation (a
+        registered payment, a bank statement, an outstanding credit assigned) for those that
+        went to paid or in payment, again for in payment -> paid, and at posting for an
+        invoice of zero. A recompute of the payment state calls nothing; an unreconciled
+        invoice paid again is the same event, notified once (messenger.sale.notification)."""
+        result = super()._invoice_paid_hook()
+        # only orders whose posted customer invoices are all paid now
+        orders = self._messenger_sale_orders().filtered(
+            lambda o: all(
+                inv.payment_state in ("paid", "in_payment", "reversed")
+                for inv in o.invoice_ids.filtered(lambda i: i.state == "posted" and i.move_type == "out_invoice")
             )
         )
-        if paid:
-            orders = paid._messenger_sale_orders()
-            # only orders whose invoices are all paid now
-            orders = orders.filtered(
-                lambda o: all(
-                    inv.payment_state in ("paid", "in_payment", "reversed")
-                    for inv in o.invoice_ids.filtered(lambda i: i.state == "posted" and i.move_type == "out_invoice")
-                )
-            )
-            self.env["messenger.sale.rule"]._fire(orders, "paid")
+        self.env["messenger.sale.rule"]._fire(orders, "paid")
+        return result

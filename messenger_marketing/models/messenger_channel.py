@@ -7,6 +7,7 @@ from ..core import outbox, signing
 from ..core.providers import PROVIDERS, ChannelConfig, get_provider, provider_selection
 from ..core.public import parse_id
 from .messenger_access import MANAGER, check_group, check_protected_fields
+from .provider_views import build_provider_parts
 
 
 def _new_secret(_records=None):
@@ -31,6 +32,9 @@ class MessengerChannel(models.Model):
         default="sandbox",
         tracking=True,
     )
+    # what the form shows or hides, from the provider's class
+    provider_remote = fields.Boolean("Connects to a Platform", compute="_compute_provider_facts")
+    provider_has_templates = fields.Boolean("Has Message Templates", compute="_compute_provider_facts")
     # -- credentials: managers only, also over RPC (field groups) ----------------------
     token = fields.Char(
         "Bot Token",
@@ -219,6 +223,18 @@ class MessengerChannel(models.Model):
         action["domain"] = [("channel_id", "=", self.id), ("waiting_reply", "=", True)]
         action["context"] = {}
         return action
+
+    @api.depends("provider")
+    def _compute_provider_facts(self):
+        for channel in self:
+            cls = PROVIDERS[channel.provider or "sandbox"]
+            channel.provider_remote = cls.remote
+            channel.provider_has_templates = cls.has_templates
+
+    @api.model
+    def _get_view(self, view_id=None, view_type="form", **options):
+        arch, view = super()._get_view(view_id, view_type, **options)
+        return build_provider_parts(self, arch, required=True), view
 
     @api.onchange("provider")
     def _onchange_provider(self):

@@ -1,10 +1,14 @@
 """Price-drop alerts: a contact subscribes to a product from its card, and gets one
 message each time the product's price for them goes down."""
 
+import threading
 from collections import defaultdict
 
 from odoo import api, fields, models
-from odoo.tools import float_compare, format_amount
+from odoo.tools import float_compare, format_amount, split_every
+
+# the precommit data key of the price changes of a transaction
+PENDING = "messenger.price.change"
 
 
 class MessengerPriceAlert(models.Model):
@@ -42,20 +46,95 @@ class MessengerPriceAlert(models.Model):
             return alert
         return self.sudo().create({"contact_id": contact.id, "product_tmpl_id": product.id, **vals})
 
+    # -- price changes: recorded by the user's transaction, checked by one job --------------
     @api.model
-    def _check_drops(self, products=None):
-        """Compare every alert's price now with the last one; queue one message per drop.
+    def _price_changed(self, products=None, pricelists=None):
+        """Note that the prices of these products (None: every product) in these pricelists
+        (None: every pricelist, and list prices) may have changed. Nothing is checked here:
+        at the end of the transaction its changes are written in one INSERT with one trigger
+        of the price-check job, so the user's save stays fast and a series of saves is one
+        job run."""
+        product_ids = products.ids if products is not None else [None]
+        pricelist_ids = pricelists.ids if pricelists is not None else [None]
+        pairs = {(product_id, pricelist_id) for product_id in product_ids for pricelist_id in pricelist_ids}
+        if not pairs:
+            return
+        data = self.env.cr.precommit.data
+        if PENDING not in data:
+            self.env.cr.precommit.add(self._record_price_changes)
+        data.setdefault(PENDING, set()).update(pairs)
+
+    def _record_price_changes(self):
+        pairs = self.env.cr.precommit.data.pop(PENDING, set())
+        if (None, None) in pairs:
+            pairs = {(None, None)}  # everything: the other rows would say nothing more
+        # a record gone since (deleted, or made in a savepoint rolled back since): a product's
+        # alerts went with it; a pricelist's customers now have another one, any may change
+        products = set(self.env["product.template"].browse({p for p, _l in pairs if p}).exists().ids)
+        pricelists = set(self.env["product.pricelist"].browse({pl for _p, pl in pairs if pl}).exists().ids)
+        rows = {(p, pl if pl in pricelists else None) for p, pl in pairs if not p or p in products}
+        if rows:
+            self.env["messenger.price.change"].sudo().create(
+                [{"product_tmpl_id": p, "pricelist_id": pl} for p, pl in rows]
+            ).flush_recordset()  # precommit hooks run after the flush of the commit
+            self.env.ref("messenger_marketing.ir_cron_messenger_price_changes")._trigger()
+
+    @api.model
+    def _cron_check_changes(self, batch_size=1000):
+        """The price-check job: the alerts that the recorded changes may concern, checked in
+        batches, each batch in a transaction of its own outside tests (a crash after one is
+        no double message: the batch wrote the prices it alerted on). The changes are removed
+        when all their alerts were checked; changes recorded meanwhile make the next run."""
+        auto_commit = not getattr(threading.current_thread(), "testing", False)
+        changes = self.env["messenger.price.change"].sudo().search([])
+        if not changes:
+            return
+        alerts, pricelist_of = self._alerts_to_check(changes)
+        for batch in split_every(batch_size, alerts.ids, alerts.browse):
+            batch.exists()._check_drops(pricelist_of)
+            if auto_commit:
+                self.env.cr.commit()
+        changes.unlink()
+        if auto_commit:
+            self.env.cr.commit()
+            # a change committed during the run whose trigger this run consumed
+            if self.env["messenger.price.change"].sudo().search_count([], limit=1):
+                self.env.ref("messenger_marketing.ir_cron_messenger_price_changes")._trigger()
+
+    @api.model
+    def _alerts_to_check(self, changes):
+        """(alerts, {contact id: pricelist}): the active alerts of the changed products whose
+        contact's pricelist is a changed one or based on one."""
+        rows = [(change.product_tmpl_id.id or None, change.pricelist_id) for change in changes]
+        product_ids = {product_id for product_id, _pricelist in rows}
+        domain = [] if None in product_ids else [("product_tmpl_id", "in", list(product_ids))]
+        alerts = self.sudo().search(domain, order="id")
+        pricelist_of = self.env["product.template"]._messenger_pricelists(alerts.contact_id)
+        if all(not pricelist for _product_id, pricelist in rows):
+            return alerts, pricelist_of
+        reach = {pricelist: pricelist._messenger_derived_pricelists() for _p, pricelist in rows if pricelist}
+
+        def concerned(alert):
+            pricelist = pricelist_of[alert.contact_id.id]
+            return any(
+                product_id in (None, alert.product_tmpl_id.id) and (not changed or pricelist in reach[changed])
+                for product_id, changed in rows
+            )
+
+        return alerts.filtered(concerned), pricelist_of
+
+    def _check_drops(self, pricelist_of):
+        """Compare these alerts' prices now with the last ones (in the contacts' pricelists,
+        {contact id: pricelist}); queue one message per drop.
 
         Prices are computed once per pricelist for all its subscribers' products, the new
         prices are written with one UPDATE and the messages queued in one batch, so the
         queries do not grow with the number of subscribers."""
-        domain = [("product_tmpl_id", "in", products.ids)] if products is not None else []
-        alerts = self.sudo().search(domain)
+        alerts = self.sudo()
         if not alerts:
             return self.env["messenger.message"]
         Product = self.env["product.template"].sudo()
         prices = {}  # (pricelist id, product id) -> (price, currency)
-        pricelist_of = Product._messenger_pricelists(alerts.contact_id)
         by_pricelist = defaultdict(set)
         for alert in alerts:
             by_pricelist[pricelist_of[alert.contact_id.id]].add(alert.product_tmpl_id.id)
@@ -77,11 +156,11 @@ class MessengerPriceAlert(models.Model):
             self.flush_model()
             self.env.cr.execute(
                 """UPDATE messenger_price_alert a SET last_price = v.price, currency_id = v.currency,
-                          write_date = now() at time zone 'utc'
+                          write_date = now() at time zone 'utc', write_uid = %s
                    FROM (SELECT unnest(%s::int[]) AS id, unnest(%s::numeric[]) AS price,
                                 unnest(%s::int[]) AS currency) v
                    WHERE a.id = v.id""",
-                ([c[0] for c in changed], [c[1] for c in changed], [c[2] for c in changed]),
+                (self.env.uid, [c[0] for c in changed], [c[1] for c in changed], [c[2] for c in changed]),
             )
         messages = self._queue_drops(drops)
         if drops:
@@ -110,8 +189,24 @@ class MessengerPriceAlert(models.Model):
 
     @api.model
     def _cron_check_drops(self):
-        """Pricelist rules with dates change prices without anyone saving anything."""
-        self._check_drops()
+        """Pricelist rules with dates change prices without anyone saving anything: once a
+        day, every price may have changed (checked by the price-check job, as any change)."""
+        self._price_changed()
 
     def action_stop(self):
         return self.write({"active": False})
+
+
+class MessengerPriceChange(models.Model):
+    """A price that may have changed since the alerts were checked: written at the end of the
+    transaction that changed it, removed by the price-check job that checked its alerts."""
+
+    _name = "messenger.price.change"
+    _description = "Price Change to Check for Price Alerts"
+    _order = "id"
+
+    product_tmpl_id = fields.Many2one("product.template", "Product", ondelete="cascade", help="Empty: every product.")
+    # a deleted pricelist moves its customers to another one: any pricelist may have changed
+    pricelist_id = fields.Many2one(
+        "product.pricelist", ondelete="set null", help="Empty: every pricelist, and list prices."
+    )

@@ -58,7 +58,7 @@ class ProductTemplate(models.Model):
     def write(self, vals):
         result = super().write(vals)
         if "list_price" in vals:
-            self.env["messenger.price.alert"]._check_drops(self)
+            self.env["messenger.price.alert"]._price_changed(self)
         return result
 
     def action_view_messenger_alerts(self):
@@ -69,32 +69,47 @@ class ProductTemplate(models.Model):
         return action
 
 
+class ProductPricelist(models.Model):
+    _inherit = "product.pricelist"
+
+    def _messenger_derived_pricelists(self):
+        """These pricelists and those whose rules compute on them, at any depth: a change of
+        these changes their prices too."""
+        Item = self.env["product.pricelist.item"].sudo().with_context(active_test=False)
+        found = self.sudo()
+        todo = found
+        while todo:
+            todo = Item.search([("base", "=", "pricelist"), ("base_pricelist_id", "in", todo.ids)]).pricelist_id - found
+            found |= todo
+        return found
+
+
 class ProductPricelistItem(models.Model):
     _inherit = "product.pricelist.item"
 
     @api.model_create_multi
     def create(self, vals_list):
         items = super().create(vals_list)
-        items._messenger_check_drops()
+        items._messenger_price_changed()
         return items
 
     def write(self, vals):
+        self._messenger_price_changed()  # what the rules covered before: a moved rule changes it too
         result = super().write(vals)
-        self._messenger_check_drops()
+        self._messenger_price_changed()
         return result
 
     def unlink(self):
-        products = self._messenger_products()
-        result = super().unlink()
-        self.env["messenger.price.alert"]._check_drops(products)
-        return result
+        self._messenger_price_changed()
+        return super().unlink()
 
-    def _messenger_products(self):
-        """Products whose price these rules may change (None: any product)."""
-        if any(item.applied_on not in ("1_product", "0_product_variant") for item in self):
-            return None
-        return self.product_tmpl_id | self.product_id.product_tmpl_id
-
-    def _messenger_check_drops(self):
-        if self:
-            self.env["messenger.price.alert"]._check_drops(self._messenger_products())
+    def _messenger_price_changed(self):
+        """Record the prices these rules may change, for the price-check job: the rule's
+        product, or every product for a rule of a category or of everything (the pricelist
+        narrows the check then)."""
+        Alert = self.env["messenger.price.alert"]
+        for pricelist, items in self.sudo().grouped("pricelist_id").items():
+            if any(item.applied_on not in ("1_product", "0_product_variant") for item in items):
+                Alert._price_changed(None, pricelist)
+            else:
+                Alert._price_changed(items.product_tmpl_id | items.product_id.product_tmpl_id, pricelist)

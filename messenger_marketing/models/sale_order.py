@@ -1,7 +1,4 @@
-from odoo import fields, models
-
-# order state reached -> messenger event
-STATE_EVENTS = {"sent": "quotation_sent", "sale": "confirmed", "cancel": "cancelled"}
+from odoo import api, fields, models
 
 
 class SaleOrder(models.Model):
@@ -22,21 +19,41 @@ class SaleOrder(models.Model):
         for order in self:
             order.messenger_message_count = counts.get(order.id, 0)
 
-    def write(self, vals):
-        """Every path to a new state writes it (action_confirm, _action_cancel, the
-        "mark as sent" of the quotation e-mail): the one place to see the real change."""
-        event = STATE_EVENTS.get(vals.get("state"))
-        before = {order.id: order.state for order in self} if event else {}
-        result = super().write(vals)
-        if event:
-            changed = self.filtered(lambda o: before[o.id] != o.state)
-            Enrolment = self.env["messenger.warming.enrolment"]
-            if event == "cancelled":
-                Enrolment._stop_for_orders(changed, self.env._("The order was cancelled."))
-            if event == "confirmed" and changed:
-                # the customer ordered: no more lead warming
-                Enrolment._stop_warming_for_partners(changed.partner_id, self.env._("The customer ordered."))
-            self.env["messenger.sale.rule"]._fire(changed, event)
+    # -- the order's business events: each from the action that makes it ---------------
+    def action_quotation_sent(self):
+        """*Mark as sent*, also from an online payment. Odoo's own write of the state checks
+        the caller (and refuses anything but a draft) before the event."""
+        result = super().action_quotation_sent()
+        self.env["messenger.sale.rule"]._fire(self, "quotation_sent")
+        return True if result is None else result  # Odoo's None cannot go back over XML-RPC
+
+    @api.returns("mail.message", lambda value: value.id)
+    def message_post(self, **kwargs):
+        """The quotation e-mail of the "Send by Email" wizard marks a draft as sent here."""
+        marking = self.env.context.get("mark_so_as_sent")
+        drafts = self.filtered(lambda o: o.state == "draft") if marking else self.browse()
+        message = super().message_post(**kwargs)
+        if drafts:
+            self.env["messenger.sale.rule"]._fire(drafts.filtered(lambda o: o.state == "sent"), "quotation_sent")
+        return message
+
+    def _action_confirm(self):
+        """Sale's hook for what follows a confirmation: the orders are in "sale" now."""
+        result = super()._action_confirm()
+        # the customer ordered: no more lead warming
+        self.env["messenger.warming.enrolment"]._stop_warming_for_partners(
+            self.partner_id, self.env._("The customer ordered.")
+        )
+        self.env["messenger.sale.rule"]._fire(self, "confirmed")
+        return result
+
+    def _action_cancel(self):
+        """Every cancellation ends here: the button, its wizard, the mass cancel and the portal."""
+        cancelling = self.filtered(lambda o: o.state != "cancel")
+        result = super()._action_cancel()
+        cancelled = cancelling.filtered(lambda o: o.state == "cancel")
+        self.env["messenger.warming.enrolment"]._stop_for_orders(cancelled, self.env._("The order was cancelled."))
+        self.env["messenger.sale.rule"]._fire(cancelled, "cancelled")
         return result
 
     def action_view_messenger_messages(self):

@@ -54,6 +54,7 @@ messenger.warming.step            -       -       -         -         r     rwcu
 messenger.warming.enrolment       -       -       -         -         r     rwu      -
 messenger.sequence.step           abstract
 messenger.price.alert             -       -       -         -         r     rwu      -
+messenger.price.change            -       -       -         -         -     -        -
 messenger.support.article         -       -       -         -         r     rwcu     c
 messenger.support.tag             -       -       -         -         r     rwcu     rwcu
 messenger.support.question        -       -       -         -         r     rwu      -
@@ -169,6 +170,7 @@ class TestAccessMatrix(HttpCase):
             "messenger.warming.step": {"warming_id": self.warming.id, "text": "RPC"},
             "messenger.warming.enrolment": {"contact_id": self.new_contact(), "warming_id": self.warming.id},
             "messenger.price.alert": {"contact_id": self.new_contact(), "product_tmpl_id": self.product.id},
+            "messenger.price.change": {"product_tmpl_id": self.product.id},
             "messenger.support.article": {"name": "RPC", "short_answer": "Yes"},
             "messenger.support.tag": {"name": f"rpc {unique}"},
             "messenger.support.question": {
@@ -207,6 +209,7 @@ class TestAccessMatrix(HttpCase):
         "messenger.warming.step": {"text": "changed"},
         "messenger.warming.enrolment": {"stop_reason": "changed"},
         "messenger.price.alert": {"alert_count": 2},
+        "messenger.price.change": {"product_tmpl_id": None},
         "messenger.support.article": {"short_answer": "changed"},
         "messenger.support.tag": {"color": 2},
         "messenger.support.question": {"confidence": 0.5},

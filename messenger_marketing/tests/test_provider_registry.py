@@ -2,10 +2,14 @@
 setup assistant know about a provider: a provider registered in PROVIDERS is offered,
 configured and set up from its class's declarations alone."""
 
+import contextlib
 import dataclasses
 from unittest.mock import patch
 
-from odoo.tests import TransactionCase
+from lxml import etree
+
+from odoo.tests import TransactionCase, new_test_user
+from odoo.tools.safe_eval import safe_eval
 
 from ..core.providers import (
     PROVIDERS,
@@ -31,6 +35,26 @@ class PigeonProvider(SandboxProvider):
     optional_credentials = ("app_secret",)
     account_field = "facebook_page_id"
     config_fields = {"app_secret": "app_secret", "registration_id": "vk_server_id"}
+    remote = True
+    webhook_fields = ("webhook_secret",)
+    field_labels = {**SandboxProvider.field_labels, "webhook_secret": "Loft Key"}
+    setup_help = ("Feed the <b>pigeon</b>.", "Tie the token to its leg.")
+    webhook_help = "Pigeons fly back to the <i>webhook</i>."
+
+
+@contextlib.contextmanager
+def pigeon_registered(env):
+    """PigeonProvider in the registry, as a registration at start-up would put it."""
+    field = env["messenger.channel"]._fields["provider"]
+    # the selection is read once, when Odoo loads the model: what a registration at
+    # start-up gives it (the list, and the values Odoo checks), done here by hand
+    selection = [*field.selection, ("pigeon", "Pigeon")]
+    with (
+        patch.dict(PROVIDERS, {"pigeon": PigeonProvider}),
+        patch.object(field, "selection", selection),
+        patch.object(field, "_selection", dict(selection)),
+    ):
+        yield
 
 
 class TestProviderRegistry(TransactionCase):
@@ -77,15 +101,7 @@ class TestProviderRegistry(TransactionCase):
                         self.assertEqual(getattr(config, field.name), expected.get(field.name, ""), field.name)
 
     def test_a_registered_provider_is_offered_configured_and_set_up(self):
-        field = self.env["messenger.channel"]._fields["provider"]
-        # the selection is read once, when Odoo loads the model: what a registration at
-        # start-up gives it (the list, and the values Odoo checks), done here by hand
-        selection = [*field.selection, ("pigeon", "Pigeon")]
-        with (
-            patch.dict(PROVIDERS, {"pigeon": PigeonProvider}),
-            patch.object(field, "selection", selection),
-            patch.object(field, "_selection", dict(selection)),
-        ):
+        with pigeon_registered(self.env):
             self.assertEqual(provider_selection()[-1], ("pigeon", "Pigeon"))
             wizard = self.env["messenger.channel.setup"].create({"name": "Pigeon post", "provider": "pigeon"})
             wizard.action_next()
@@ -104,6 +120,151 @@ class TestProviderRegistry(TransactionCase):
             self.assertEqual((config.account_id, config.token, config.app_secret), ("loft-7", "seed", "crumbs"))
             self.assertEqual(config.confirmation_code, "", "it did not declare it")
         self.assertNotIn("pigeon", PROVIDERS)
+
+
+def visible(node, values):
+    """Whether the node shows for a record of these values: its own and every enclosing
+    element's ``invisible`` expression, evaluated."""
+    while node is not None:
+        if safe_eval(node.get("invisible", "False"), values):
+            return False
+        node = node.getparent()
+    return True
+
+
+class TestProviderForms(TransactionCase):
+    """The channel form and the setup assistant show, for each provider, exactly the fields
+    its class declares, under its labels, with its help: built from the registry, so a new
+    provider needs no view edit."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.manager = new_test_user(
+            cls.env, "provider_forms_manager", groups="base.group_user,messenger_marketing.group_messenger_manager"
+        )
+
+    def arch(self, model, raw=False, lang=None):
+        Model = self.env[model].with_user(self.manager).with_context(lang=lang)
+        if raw:  # the combined arch before the view cache, as _get_view builds it now
+            return Model._get_view(view_type="form")[0]
+        return etree.fromstring(Model.get_views([(False, "form")])["views"]["form"]["arch"])
+
+    def values(self, code, **extra):
+        cls = PROVIDERS[code]
+        return {
+            "provider": code,
+            "provider_remote": cls.remote,
+            "provider_has_templates": cls.has_templates,
+            "webhook_registered": False,
+            "active": True,
+            "error": False,
+            **extra,
+        }
+
+    def provider_fields(self, arch, values, names):
+        """{field name: [(label, required)]} of the visible field nodes named in ``names``."""
+        shown = {}
+        for node in arch.iter("field"):
+            name = node.get("name")
+            if name in names and visible(node, values):
+                required = bool(safe_eval(node.get("required", "False"), values))
+                shown.setdefault(name, []).append((node.get("string"), required))
+        return shown
+
+    def expected(self, model, code, attributes, required):
+        cls = PROVIDERS[code]
+        fields = self.env[model]._fields
+        return {
+            name: [
+                (
+                    cls.field_labels.get(name),
+                    required and attribute == "credential_fields" and name not in cls.optional_credentials,
+                )
+            ]
+            for attribute in attributes
+            for name in getattr(cls, attribute)
+            if name in fields
+        }
+
+    def declared(self, providers):
+        return {name for cls in providers.values() for name in (*cls.credential_fields, *cls.webhook_fields)}
+
+    def check_channel_form(self, arch, providers):
+        names = self.declared(providers)
+        for code in providers:
+            with self.subTest(form="channel", provider=code):
+                shown = self.provider_fields(arch, self.values(code), names)
+                self.assertEqual(
+                    shown, self.expected("messenger.channel", code, ("credential_fields", "webhook_fields"), True)
+                )
+                helps = [
+                    n for n in arch.iter("div") if "text-muted" in n.get("class", "") and visible(n, self.values(code))
+                ]
+                texts = ["".join(n.itertext()) for n in helps]
+                webhook_help = providers[code].webhook_help
+                if webhook_help:
+                    self.assertIn(etree.fromstring(f"<p>{webhook_help}</p>").xpath("string()"), texts)
+
+    def check_setup_form(self, arch, providers):
+        names = self.declared(providers)
+        for code, cls in providers.items():
+            with self.subTest(form="setup", provider=code):
+                keys = self.values(code, step="credentials")
+                shown = self.provider_fields(arch, keys, names)
+                self.assertEqual(shown, self.expected("messenger.channel.setup", code, ("credential_fields",), False))
+                steps = ["".join(li.itertext()) for li in arch.iter("li") if visible(li, keys)]
+                self.assertEqual(steps, [etree.fromstring(f"<p>{s}</p>").xpath("string()") for s in cls.setup_help])
+                webhook = self.values(code, step="webhook")
+                shown = self.provider_fields(arch, webhook, names)
+                self.assertEqual(shown, self.expected("messenger.channel.setup", code, ("webhook_fields",), False))
+
+    def test_forms_show_what_each_provider_declares(self):
+        self.check_channel_form(self.arch("messenger.channel"), PROVIDERS)
+        self.check_setup_form(self.arch("messenger.channel.setup"), PROVIDERS)
+
+    def test_buttons_follow_the_provider_facts(self):
+        arch = self.arch("messenger.channel")
+        for code, cls in PROVIDERS.items():
+            with self.subTest(provider=code):
+                channel = self.env["messenger.channel"].new({"provider": code})
+                self.assertEqual(
+                    (channel.provider_remote, channel.provider_has_templates), (cls.remote, cls.has_templates)
+                )
+                for button, shown in (
+                    ("action_sync_whatsapp_templates", cls.has_templates),
+                    ("action_view_whatsapp_templates", cls.has_templates),
+                    ("action_test_connection", cls.remote),
+                    ("action_register_webhook", cls.remote),
+                ):
+                    node = arch.find(f".//button[@name='{button}']")
+                    self.assertEqual(visible(node, self.values(code)), shown, button)
+
+    def test_a_new_provider_needs_no_view_edit(self):
+        with pigeon_registered(self.env):
+            channel_arch = self.arch("messenger.channel", raw=True)
+            self.check_channel_form(channel_arch, PROVIDERS)
+            self.check_setup_form(self.arch("messenger.channel.setup", raw=True), PROVIDERS)
+            shown = self.provider_fields(channel_arch, self.values("pigeon"), self.declared(PROVIDERS))
+            self.assertEqual(
+                shown,
+                {
+                    "facebook_page_id": [(None, True)],
+                    "token": [("Access Token", True)],
+                    "app_secret": [(None, False)],
+                    "webhook_secret": [("Loft Key", False)],
+                },
+            )
+
+    def test_help_and_labels_in_the_users_language(self):
+        self.env["res.lang"]._activate_lang("ru_RU")
+        self.env["ir.module.module"]._load_module_terms(["messenger_marketing"], ["ru_RU"], overwrite=True)
+        setup = etree.tostring(self.arch("messenger.channel.setup", lang="ru_RU"), encoding="unicode")
+        self.assertIn("В Telegram откройте <b>@BotFather</b>", setup)
+        self.assertIn('string="Токен доступа"', setup)
+        channel = etree.tostring(self.arch("messenger.channel", lang="ru_RU"), encoding="unicode")
+        self.assertIn('string="Токен проверки"', channel)
+        self.assertIn("«Зарегистрировать вебхук» сообщит Telegram", channel)
 
 
 class TestTextLimits(TransactionCase):

@@ -84,6 +84,34 @@ class TestSaleEvents(MessengerCase):
         order.action_quotation_sent()
         self.assertIn("quotation", self.order_messages(order).body)
 
+    def test_quotation_sent_by_email(self):
+        """The "Send by Email" wizard posts the quotation with mark_so_as_sent: a draft
+        becomes sent there, once; a quotation e-mailed again is no new event."""
+        order = self.make_order()
+        order.message_post(body="A note, not the quotation")
+        self.assertFalse(self.order_messages(order))
+        order.with_context(mark_so_as_sent=True).message_post(body="Your quotation")
+        self.assertEqual(order.state, "sent")
+        self.assertIn("quotation", self.order_messages(order).body)
+        order.with_context(mark_so_as_sent=True).message_post(body="Your quotation, again")
+        self.assertEqual(len(self.order_messages(order)), 1)
+
+    def test_state_written_directly_is_no_event(self):
+        """Events come from the actions: an import or a script that writes the state is
+        not a customer's confirmation."""
+        order = self.make_order()
+        order.write({"state": "sale"})
+        self.assertFalse(self.order_messages(order))
+
+    def test_cancel_button(self):
+        order = self.make_order()
+        order.action_confirm()
+        order.with_context(disable_cancel_warning=True).action_cancel()
+        self.assertEqual(order.state, "cancel")
+        self.assertIn("was cancelled", self.order_messages(order)[-1:].body)
+        order._action_cancel()  # cancelling a cancelled order is nothing new
+        self.assertEqual(len(self.order_messages(order)), 2)
+
     def test_rollback_sends_nothing(self):
         order = self.make_order()
         with self.assertRaises(ValueError), self.env.cr.savepoint():
@@ -153,18 +181,91 @@ class TestSaleEvents(MessengerCase):
         self.assertEqual(message.contact_id, other_contact)
         self.assertEqual(message.body, f"Wholesale {wholesale.name}")
 
-    def test_paid_invoice(self):
+    def invoiced(self):
         order = self.make_order()
         order.action_confirm()
         invoice = order._create_invoices()
         invoice.action_post()
-        self.env["account.payment.register"].with_context(active_model="account.move", active_ids=invoice.ids).create(
-            {}
-        )._create_payments()
+        return order, invoice
+
+    def register_payment(self, invoice, **vals):
+        return (
+            self.env["account.payment.register"]
+            .with_context(active_model="account.move", active_ids=invoice.ids)
+            .create(vals)
+            ._create_payments()
+        )
+
+    def paid_messages(self, order):
+        return self.order_messages(order).filtered(lambda m: "We received your payment" in m.body)
+
+    def test_paid_invoice(self):
+        order, invoice = self.invoiced()
+        self.register_payment(invoice)
         self.assertIn(invoice.payment_state, ("paid", "in_payment"))
         bodies = self.order_messages(order).mapped("body")
         self.assertEqual(len(bodies), 2)
         self.assertIn("We received your payment", bodies[-1])
+
+    def test_paid_only_when_every_invoice_is(self):
+        order = self.make_order(qty=4)
+        order.action_confirm()
+        invoice = order._create_invoices()
+        invoice.invoice_line_ids.quantity = 2  # half of it now, the rest on a second invoice
+        invoice.action_post()
+        second = order._create_invoices()
+        second.action_post()
+        self.register_payment(invoice)
+        self.assertFalse(self.paid_messages(order), "one invoice of two is paid")
+        self.register_payment(second, amount=100.0)
+        self.assertEqual(second.payment_state, "partial")
+        self.assertFalse(self.paid_messages(order), "a partial payment is no payment")
+        self.register_payment(second)
+        self.assertEqual(len(self.paid_messages(order)), 1)
+
+    def test_paid_by_reconciling_an_outstanding_payment(self):
+        """The customer paid before the invoice: the payment waits on the customer's account
+        and is reconciled with the invoice from its "Outstanding credits"."""
+        order, invoice = self.invoiced()
+        payment = self.env["account.payment"].create(
+            {
+                "payment_type": "inbound",
+                "partner_type": "customer",
+                "partner_id": self.partner.id,
+                "amount": invoice.amount_total,
+            }
+        )
+        payment.action_post()
+        self.assertFalse(self.paid_messages(order))
+        line = payment.move_id.line_ids.filtered(lambda ml: ml.account_type == "asset_receivable")
+        invoice.js_assign_outstanding_line(line.id)
+        self.assertIn(invoice.payment_state, ("paid", "in_payment"))
+        self.assertEqual(len(self.paid_messages(order)), 1)
+        # unreconciled and reconciled again: the same payment, told once
+        invoice.js_remove_outstanding_partial(invoice.line_ids.matched_credit_ids.id)
+        self.assertEqual(invoice.payment_state, "not_paid")
+        invoice.js_assign_outstanding_line(line.id)
+        self.assertIn(invoice.payment_state, ("paid", "in_payment"))
+        self.assertEqual(len(self.paid_messages(order)), 1)
+
+    def test_recomputed_payment_state_is_no_payment(self):
+        """A payment state recomputed (a module installed, a stored value repaired) is no
+        business event: only the reconciliation that pays the invoice is."""
+        rule = self.env.ref("messenger_marketing.rule_sale_paid")
+        rule.active = False
+        order, invoice = self.invoiced()
+        self.register_payment(invoice)
+        paid = invoice.payment_state
+        self.assertIn(paid, ("paid", "in_payment"))
+        rule.active = True
+        # the stored state went stale, and is computed again
+        self.env.flush_all()
+        self.env.cr.execute("UPDATE account_move SET payment_state = 'not_paid' WHERE id = %s", invoice.ids)
+        self.env.invalidate_all()
+        self.env.add_to_compute(invoice._fields["payment_state"], invoice)
+        invoice.flush_recordset()
+        self.assertEqual(invoice.payment_state, paid)
+        self.assertFalse(self.paid_messages(order))
 
     def test_invoice_posted(self):
         self.env.ref("messenger_marketing.rule_sale_invoice_posted").active = True

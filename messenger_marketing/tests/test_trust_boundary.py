@@ -85,6 +85,8 @@ METHODS = {
     ("product.template", "action_view_messenger_alerts"): INTERNAL | ANY_MANAGER,
     ("res.partner", "action_messenger_invite"): INTERNAL | ANY_MANAGER,
     ("res.partner", "action_view_messenger_contacts"): INTERNAL | ANY_MANAGER,
+    # Odoo's, extended with the "quotation sent" event: who may mark a quotation sent
+    ("sale.order", "action_quotation_sent"): SALES,
     ("sale.order", "action_view_messenger_messages"): SALES,
 }
 # create, write, unlink and friends are the access matrix's (test_access_matrix.py) and the

@@ -3,10 +3,11 @@ from odoo.exceptions import UserError
 
 from ..core.providers import PROVIDERS
 from ..models.messenger_access import check_protected_fields
+from ..models.provider_views import build_provider_parts, field_label
 
 # What the assistant asks for is the provider's credential_fields: the channel fields in
-# the order a person finds them in the provider's console (the view explains where each
-# one is); the assistant has a field of the same name for each.
+# the order a person finds them in the provider's console (its setup_help says where each
+# one is); the assistant has a field of the same name and label for each.
 MANAGER = "messenger_marketing.group_messenger_manager"
 
 
@@ -27,7 +28,7 @@ class MessengerChannelSetup(models.TransientModel):
     name = fields.Char("Channel Name", required=True, default=lambda self: _("Shop bot"))
     provider = fields.Selection(lambda self: self.env["messenger.channel"]._fields["provider"].selection, required=True)
     company_id = fields.Many2one("res.company", default=lambda self: self.env.company, required=True)
-    token = fields.Char(groups=MANAGER)
+    token = fields.Char("Bot Token", groups=MANAGER)
     app_secret = fields.Char(groups=MANAGER)
     vk_group_id = fields.Char("Community ID")
     whatsapp_phone_number_id = fields.Char("Phone Number ID")
@@ -46,16 +47,16 @@ class MessengerChannelSetup(models.TransientModel):
     webhook_registered = fields.Boolean(related="channel_id.webhook_registered")
 
     @api.model
+    def _get_view(self, view_id=None, view_type="form", **options):
+        # not required in the view: the assistant names what is missing (Test Connection),
+        # and a required field would stop its Back button
+        arch, view = super()._get_view(view_id, view_type, **options)
+        return build_provider_parts(self, arch, required=False), view
+
+    @api.model
     def _credential_labels(self, provider):
-        """The names the view shows: the channel's, except the token's where it is an access token."""
-        channel_fields = self.env["messenger.channel"]._fields
-        cls = PROVIDERS[provider]
-        return [
-            _("Access Token")
-            if name == "token" and cls.access_token
-            else channel_fields[name].get_description(self.env)["string"]
-            for name in cls.credential_fields
-        ]
+        """The names the view shows for the provider's credentials."""
+        return [field_label(self, provider, name) for name in PROVIDERS[provider].credential_fields]
 
     def _reopen(self):
         return {

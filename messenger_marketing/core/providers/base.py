@@ -26,6 +26,13 @@ MALFORMED = (KeyError, TypeError, AttributeError, ValueError, OverflowError)
 MAX_ID_LENGTH = 256
 
 
+def _lt(text):
+    """Mark a text of a provider for translation: Odoo's .pot export collects the calls
+    named ``_lt``, and the Odoo side translates the text where it shows it
+    (``env._(text)``). Nothing here imports Odoo, so the text stays as it is."""
+    return text
+
+
 def _no_constant(name):
     raise ValueError(f"{name} is not a JSON number")
 
@@ -177,10 +184,19 @@ class Provider:
     credential_fields = ()
     # ... and those of them the channel works without (Test Connection warns about them).
     optional_credentials = ()
-    access_token = True  # the token is an access token (Telegram's is a bot token)
     account_field = ""  # the channel field holding the account at the provider (ChannelConfig.account_id)
     # other ChannelConfig values the provider reads: {ChannelConfig attribute: channel field}
     config_fields = {}
+    # The channel fields the form's webhook part shows: what the person copies into the
+    # provider's console, or what Test Connection fetched.
+    webhook_fields = ()
+    # How this provider's console names a channel field, where the field's own label says
+    # something else (the channel's token is "Bot Token"; most platforms give an access token).
+    field_labels = {"token": _lt("Access Token")}
+    # -- the setup assistant and the channel form (HTML, translated where shown) ---------
+    setup_help = ()  # the steps to the credentials in the provider's console, one text each
+    webhook_help = ""  # what Register Webhook does, and what the person does for it
+    remote = True  # a platform Odoo talks to: a connection to test, a webhook, an API address
     has_templates = False  # approved message templates are synchronised from the provider (WhatsApp)
     default_rate_limit = 30.0  # messages per second for the whole channel
     default_per_chat_interval = 1.0  # seconds between two messages to one chat

@@ -6,8 +6,8 @@ window every message is refused before any call.
 
 from urllib.parse import quote
 
-from .base import InboundEvent
-from .meta import MetaMessagingProvider
+from .base import InboundEvent, _lt
+from .meta import APP_SECRET_STEP, MetaMessagingProvider
 
 
 class InstagramProvider(MetaMessagingProvider):
@@ -24,6 +24,12 @@ class InstagramProvider(MetaMessagingProvider):
     default_api_base_url = "https://graph.instagram.com"
     webhook_object = "instagram"
     message_tags = {}
+    setup_help = (
+        _lt("Your Instagram account must be a <b>professional</b> account linked to a Facebook Page."),
+        _lt("In your Meta app add <b>Instagram</b>, and generate a token with <code>instagram_manage_messages</code>."),
+        _lt("The <b>Instagram account ID</b> is shown next to the account in the app's Instagram settings."),
+        APP_SECRET_STEP,
+    )
 
     def _receipt_event(self, item, sender, stamp):
         if "read" in item:  # "seen": this message, and so every earlier one

@@ -7,8 +7,8 @@ refused before any call.
 
 from urllib.parse import quote
 
-from .base import InboundEvent
-from .meta import MetaMessagingProvider
+from .base import InboundEvent, _lt
+from .meta import APP_SECRET_STEP, MetaMessagingProvider
 
 
 class MessengerProvider(MetaMessagingProvider):
@@ -27,6 +27,12 @@ class MessengerProvider(MetaMessagingProvider):
     supports_button_template = True
     supports_phone_quick_reply = True
     message_tags = {"transactional": "POST_PURCHASE_UPDATE"}
+    setup_help = (
+        _lt("In Meta for Developers, create a <b>Business</b> app and add <b>Messenger</b>."),
+        _lt("<b>Messenger › Settings</b>: connect your Facebook Page and generate its <b>Page access token</b>."),
+        _lt("The <b>Page ID</b> is on the Page's <b>About › Page transparency</b>."),
+        APP_SECRET_STEP,
+    )
 
     def _receipt_event(self, item, sender, stamp):
         # both receipts carry a watermark: every message sent before it was delivered / read

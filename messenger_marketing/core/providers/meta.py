@@ -24,6 +24,7 @@ from .base import (
     SendResult,
     WebhookRejectedError,
     WebhookReply,
+    _lt,
 )
 from .blocking import BlockingProvider
 
@@ -56,6 +57,10 @@ class GraphError(Exception):
         return f"{code} {self.message}" + (f" ({self.details})" if self.details else "")
 
 
+# the last step of the setup of every Meta platform
+APP_SECRET_STEP = _lt("The <b>App secret</b> is in the app's <b>Settings › Basic</b>.")
+
+
 class MetaProvider(BlockingProvider):
     """Graph API calls, error classification and webhook checks for Meta platforms."""
 
@@ -64,6 +69,13 @@ class MetaProvider(BlockingProvider):
     optional_credentials = ("app_secret",)  # without it every webhook call is refused, and the test says so
     config_fields = {"app_secret": "app_secret"}
     webhook_object = ""  # the "object" of the platform's webhook bodies
+    webhook_fields = ("webhook_secret",)  # pasted into the app's webhook settings
+    field_labels = {**BlockingProvider.field_labels, "webhook_secret": _lt("Verify Token")}
+    webhook_help = _lt(
+        "In the Meta app's <b>Webhooks</b> settings, paste the webhook address as the callback URL and the verify "
+        "token, and subscribe to the <i>messages</i> field. Register Webhook then subscribes the app to this "
+        "account's events."
+    )
 
     # -- Graph API -----------------------------------------------------------------------
     def graph(self, method, path, payload=None, params=None):

@@ -18,6 +18,7 @@ class SandboxProvider(Provider):
     default_per_chat_interval = 0.0
     has_idempotency_key = True  # nothing leaves Odoo: a resend cannot reach anyone twice
     paced = False  # ...and no provider limit to keep: the simulator answers at once
+    remote = False
 
     async def send(self, message):
         return SendResult(message.key, SENT, provider_message_id=f"sandbox-{message.key}")

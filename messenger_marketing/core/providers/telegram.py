@@ -26,6 +26,7 @@ from .base import (
     Provider,
     SendResult,
     WebhookRejectedError,
+    _lt,
 )
 
 _logger = logging.getLogger(__name__)
@@ -47,7 +48,15 @@ class TelegramProvider(Provider):
     code = "telegram"
     label = "Telegram"
     credential_fields = ("token",)
-    access_token = False  # BotFather's bot token
+    field_labels = {}  # BotFather gives a bot token: the field's own label
+    setup_help = (
+        _lt("In Telegram, open <b>@BotFather</b> and send <code>/newbot</code>."),
+        _lt('Choose the bot\'s name and its username (it ends in "bot").'),
+        _lt("BotFather answers with a token such as <code>123456:ABC-DEF…</code>: paste it below."),
+    )
+    webhook_help = _lt(
+        "Register Webhook tells Telegram this address and a secret that Telegram sends back with every update."
+    )
     default_rate_limit = 30.0
     default_per_chat_interval = 1.0
     default_api_base_url = "https://api.telegram.org"

@@ -27,6 +27,7 @@ from .base import (
     SendResult,
     WebhookRejectedError,
     WebhookReply,
+    _lt,
 )
 from .blocking import BlockingProvider
 
@@ -93,6 +94,22 @@ class VkProvider(BlockingProvider):
     credential_fields = ("vk_group_id", "token")
     account_field = "vk_group_id"
     config_fields = {"confirmation_code": "vk_confirmation_code", "registration_id": "vk_server_id"}
+    webhook_fields = ("webhook_secret", "vk_confirmation_code")
+    field_labels = {**BlockingProvider.field_labels, "webhook_secret": _lt("Secret Key")}
+    setup_help = (
+        _lt("In your VK community: <b>Manage › Messages</b>, turn community messages on."),
+        _lt(
+            "<b>Manage › API usage › Access tokens</b>: create a token that may manage the community and send messages."
+        ),
+        _lt(
+            "The community ID is the number in <b>Manage › Settings</b> (or in the address "
+            "<code>vk.com/club123456</code>)."
+        ),
+    )
+    webhook_help = _lt(
+        "Test Connection fetches the confirmation code; Register Webhook then adds this address as a Callback API "
+        "server of the community, with its secret key, and VK confirms it."
+    )
 
     def __init__(self, config):
         super().__init__(config)

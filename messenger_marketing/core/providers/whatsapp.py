@@ -10,7 +10,7 @@ Delivery and read receipts come back as status callbacks.
 import re
 from urllib.parse import quote
 
-from .base import OPTED_OUT, PERMANENT, SENT, TRANSIENT, InboundEvent, SendResult
+from .base import OPTED_OUT, PERMANENT, SENT, TRANSIENT, InboundEvent, SendResult, _lt
 from .meta import GraphError, MetaProvider
 
 # Graph error codes WhatsApp gives a meaning to
@@ -49,6 +49,17 @@ class WhatsAppProvider(MetaProvider):
     account_field = "whatsapp_phone_number_id"
     config_fields = {**MetaProvider.config_fields, "business_account_id": "whatsapp_account_id"}
     has_templates = True
+    setup_help = (
+        _lt("In Meta for Developers, create a <b>Business</b> app and add <b>WhatsApp</b>."),
+        _lt(
+            "<b>WhatsApp › API Setup</b> shows the <b>Phone number ID</b> and the <b>WhatsApp Business Account ID</b>."
+        ),
+        _lt(
+            "In Business Settings, give a <b>system user</b> a permanent token with "
+            "<code>whatsapp_business_messaging</code> and <code>whatsapp_business_management</code>."
+        ),
+        _lt("The <b>App secret</b> is in the app's <b>Settings › Basic</b>: it proves webhooks come from Meta."),
+    )
 
     # -- sending -------------------------------------------------------------------------
     def precheck(self, message):
