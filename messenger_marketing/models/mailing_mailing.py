@@ -358,7 +358,7 @@ class MailingMailing(models.Model):
             traces AS (
                 -- what the ORM would write but create_uid/write_uid: the campaign says who
                 -- launched it, and their foreign-key checks cost 0.9 s more per 100,000
-                -- recipients on both tables (+28 %, bench/campaign_enqueue.py, 2026-12-02)
+                -- recipients on both tables (28 per cent more; bench/campaign_enqueue.py, 2026-12-02)
                 INSERT INTO mailing_trace (id, trace_type, model, res_id, mass_mailing_id, campaign_id, trace_status,
                                            create_date, write_date)
                 SELECT pc.trace_id, 'messenger', %(model)s, pc.res_id, %(mailing)s, %(campaign)s, 'outgoing',
