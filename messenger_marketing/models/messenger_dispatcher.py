@@ -39,6 +39,10 @@ BATCH_MIN, BATCH_MAX = 10, 500
 # pool costs CPU per open connection on every request).
 IN_FLIGHT_SECONDS = 0.5
 IN_FLIGHT_MIN, IN_FLIGHT_MAX = 8, 32
+# A channel whose first free slot is further ahead than this is paused (a "retry after",
+# an outage; see _carry_pause) and not claimed until then: its rows would wait in "sending".
+# Other processes' windows on the channel keep its slot up to a few batches ahead.
+PAUSE_HORIZON = 2 * BATCH_SECONDS + CLAIM_AHEAD + WINDOW_LEAD + 0.4
 # After a broken database connection: attempts to write the results, a second apart.
 RECONNECT_ATTEMPTS = 10
 
@@ -80,7 +84,7 @@ class _Store:
         self.dispatcher._release_window(run, channel_id)
 
     def seconds_to_next_due(self):
-        due = self.dispatcher.env["messenger.message"]._next_due_at(self.channel_ids)
+        due = self.dispatcher.env["messenger.message"]._next_due_at(self.channel_ids, PAUSE_HORIZON)
         return None if due is None else max((due - _now()).total_seconds(), 0.0)
 
     def schedule(self, seconds):
@@ -177,6 +181,21 @@ class MessengerDispatcher(models.AbstractModel):
             (channel_id, end),
         )
 
+    def _carry_pause(self, job):
+        """A "retry after" or an outage paused the channel: hold its first free slot until
+        the pause ends, so that the next run, and every other process, waits too (the run's
+        own pace ends with the run)."""
+        seconds = job.pace.paused_until - time.monotonic()
+        if seconds <= 0:
+            return
+        self.env.cr.execute(
+            """UPDATE messenger_channel
+               SET pacing_next_slot = GREATEST(COALESCE(pacing_next_slot, '-infinity'),
+                                               clock_timestamp() AT TIME ZONE 'UTC' + make_interval(secs => %s))
+               WHERE id = %s""",
+            (seconds, job.channel.id),
+        )
+
     def _read_committed(self):
         """Called first in a fresh transaction. Under READ COMMITTED, rows that another
         dispatcher claimed since our snapshot are re-checked and skipped, and the channel
@@ -188,7 +207,7 @@ class MessengerDispatcher(models.AbstractModel):
         """Claim a batch for each due channel whose current window is about to end."""
         jobs = []
         Message = self.env["messenger.message"]
-        for channel in Message._due_channels(_now(), channel_ids):
+        for channel in Message._due_channels(_now(), channel_ids, PAUSE_HORIZON):
             if run.busy_until.get(channel.id, 0.0) - CLAIM_AHEAD > time.monotonic():
                 continue  # still sending: its next batch is claimed shortly before the window ends
             pace = run.pace(channel.id)
@@ -239,13 +258,18 @@ class MessengerDispatcher(models.AbstractModel):
         return jobs
 
     def _note_recent_chats(self, pace, channel, messages):
-        """The chats of the batch that got a message shortly before (from an earlier run,
-        or another process): their pause goes on, as the provider counts it."""
+        """The chats of the batch that got a message shortly before from an earlier run or
+        another process: their pause goes on, as the provider counts it. (The time written
+        as sent is a little after the send: the pause is at least the provider's. Chats this
+        run sent to, it times itself, from the send.)"""
         pause = (channel.per_chat_interval or 0.0) * PER_CHAT_MARGIN
         if not pause:
             return
         now = _now()
-        last = self.env["messenger.message"]._last_sent(messages.contact_id, now - timedelta(seconds=pause))
+        others = messages.contact_id.filtered(lambda c: c.chat_id not in pace.sent_to)
+        if not others:
+            return
+        last = self.env["messenger.message"]._last_sent(others, now - timedelta(seconds=pause))
         monotonic = time.monotonic()
         for contact, sent_at in last.items():
             ready = monotonic + pause - (now - sent_at).total_seconds()
@@ -318,6 +342,7 @@ class MessengerDispatcher(models.AbstractModel):
         sent = []
         for job, outcome in zip(jobs, outcomes, strict=True):
             job.pace.refused -= sum(1 for r in outcome.results if r.outcome in (PERMANENT, BLOCKED))
+            self._carry_pause(job)
             _logger.debug(
                 "Messenger channel %s: batch of %s, %s started, %s handed back (%s late), pace %.2f× slower",
                 job.channel.id,

@@ -221,18 +221,22 @@ class MessengerMessage(models.Model):
         self.flush_model()
         self.env.cr.execute(
             """UPDATE messenger_message SET state = 'sending', attempts = attempts + 1,
-                      claimed_at = %(now)s, write_date = %(now)s
+                      claimed_at = %(now)s, write_date = %(now)s, write_uid = %(uid)s
                WHERE id IN (SELECT m.id FROM messenger_message m
                             WHERE m.state = 'queued' AND m.channel_id = %(channel)s
                               AND m.next_attempt_at <= %(now)s
-                              -- one chat's messages go out in order: only its oldest pending one
+                              -- one chat's messages go out in order: only its oldest pending one,
+                              -- but one planned for later and not tried yet (a campaign's slot in
+                              -- its rate or sending window) does not hold a reply to the person
                               AND NOT EXISTS (SELECT 1 FROM messenger_message o
                                               WHERE o.contact_id = m.contact_id AND o.id < m.id
-                                                AND o.state IN ('queued', 'sending'))
+                                                AND o.state IN ('queued', 'sending')
+                                                AND NOT (o.state = 'queued' AND o.attempts = 0
+                                                         AND o.next_attempt_at > %(now)s))
                             ORDER BY m.priority DESC, m.id LIMIT %(limit)s
                             FOR UPDATE SKIP LOCKED)
                RETURNING id""",
-            {"now": claimed_at, "channel": channel_id, "limit": limit},
+            {"now": claimed_at, "channel": channel_id, "limit": limit, "uid": self.env.uid},
         )
         ids = sorted(r[0] for r in self.env.cr.fetchall())
         self.invalidate_model()
@@ -264,10 +268,10 @@ class MessengerMessage(models.Model):
         self.flush_model()
         self.env.cr.execute(
             """UPDATE messenger_message m SET state = 'queued', attempts = m.attempts - 1,
-                      next_attempt_at = v.due, write_date = now() at time zone 'utc'
+                      next_attempt_at = v.due, write_date = now() at time zone 'utc', write_uid = %s
                FROM (SELECT unnest(%s::int[]) AS id, unnest(%s::timestamp[]) AS due) v
                WHERE m.id = v.id AND m.state = 'sending'""",
-            ([k for k, _d in due], [d for _k, d in due]),
+            (self.env.uid, [k for k, _d in due], [d for _k, d in due]),
         )
         self.invalidate_model()
 
@@ -279,11 +283,11 @@ class MessengerMessage(models.Model):
         self.flush_model()
         self.env.cr.execute(
             """UPDATE messenger_message m SET state = 'sent', provider_message_id = v.pid,
-                      sent_at = %s, write_date = %s, failure_reason = NULL
+                      sent_at = %s, write_date = %s, write_uid = %s, failure_reason = NULL
                FROM (SELECT unnest(%s::int[]) AS id, unnest(%s::varchar[]) AS pid) v
                WHERE m.id = v.id AND m.state = 'sending'
                RETURNING m.id""",
-            (now, now, [k for k, _p in sent], [p for _k, p in sent]),
+            (now, now, self.env.uid, [k for k, _p in sent], [p for _k, p in sent]),
         )
         messages = self.browse([r[0] for r in self.env.cr.fetchall()])
         self.invalidate_model()
@@ -298,22 +302,30 @@ class MessengerMessage(models.Model):
         assert to_state in outbox.TRANSITIONS[from_state] and {from_state, to_state} == {"queued", "held"}
         self.flush_model()
         self.env.cr.execute(
-            """UPDATE messenger_message SET state = %(to)s, write_date = %(now)s,
+            """UPDATE messenger_message SET state = %(to)s, write_date = %(now)s, write_uid = %(uid)s,
                       next_attempt_at = GREATEST(next_attempt_at, %(now)s)
                WHERE mailing_id = ANY(%(mailings)s) AND state = %(from)s""",
-            {"to": to_state, "from": from_state, "now": fields.Datetime.now(), "mailings": mailings.ids},
+            {
+                "to": to_state,
+                "from": from_state,
+                "now": fields.Datetime.now(),
+                "uid": self.env.uid,
+                "mailings": mailings.ids,
+            },
         )
         self.invalidate_model()
 
     # -- what the dispatcher reads of the queue ------------------------------------------
     @api.model
-    def _due_channels(self, now, channel_ids=None):
-        """The active channels with a queued row due by ``now``."""
+    def _due_channels(self, now, channel_ids=None, horizon=0.0):
+        """The active channels with a queued row due by ``now``, but those whose first free
+        sending slot is more than ``horizon`` seconds ahead (paused)."""
         self.flush_model()
         query = """SELECT DISTINCT m.channel_id FROM messenger_message m
                    JOIN messenger_channel c ON c.id = m.channel_id AND c.active
-                   WHERE m.state = 'queued' AND m.next_attempt_at <= %s"""
-        params = [now]
+                   WHERE m.state = 'queued' AND m.next_attempt_at <= %s
+                     AND (c.pacing_next_slot IS NULL OR c.pacing_next_slot <= %s + make_interval(secs => %s))"""
+        params = [now, now, horizon]
         if channel_ids:
             query += " AND m.channel_id = ANY(%s)"
             params.append(list(channel_ids))
@@ -321,13 +333,15 @@ class MessengerMessage(models.Model):
         return self.env["messenger.channel"].browse([r[0] for r in self.env.cr.fetchall()])
 
     @api.model
-    def _next_due_at(self, channel_ids=None):
-        """When the next queued row of an active channel falls due (None: nothing queued)."""
+    def _next_due_at(self, channel_ids=None, horizon=0.0):
+        """When the next queued row of an active channel falls due (None: nothing queued),
+        for a paused channel not before its pause is within ``horizon`` seconds of its end."""
         self.flush_model()
-        query = """SELECT min(m.next_attempt_at) FROM messenger_message m
+        query = """SELECT min(GREATEST(m.next_attempt_at, c.pacing_next_slot - make_interval(secs => %s)))
+                   FROM messenger_message m
                    JOIN messenger_channel c ON c.id = m.channel_id AND c.active
                    WHERE m.state = 'queued'"""
-        params = []
+        params = [horizon]
         if channel_ids:
             query += " AND m.channel_id = ANY(%s)"
             params.append(list(channel_ids))
@@ -359,7 +373,7 @@ class MessengerMessage(models.Model):
         if not ids:
             return
         self.flush_recordset(["state", "sent_at", "failure_reason"])
-        params = {"ids": ids, "sent": list(outbox.SENT), "failed": list(outbox.FAILED)}
+        params = {"ids": ids, "sent": list(outbox.SENT), "failed": list(outbox.FAILED), "uid": self.env.uid}
         params["ended"] = [*outbox.FAILED, "cancelled"]
         cases = []
         for index, (state, status) in enumerate(outbox.TRACE_STATUS.items()):
@@ -375,7 +389,7 @@ class MessengerMessage(models.Model):
                    failure_type = CASE WHEN m.state = ANY(%(failed)s) THEN 'unknown' ELSE t.failure_type END,
                    failure_reason = CASE WHEN m.state = ANY(%(ended)s) THEN m.failure_reason
                                     ELSE t.failure_reason END,
-                   write_date = now() at time zone 'utc'
+                   write_date = now() at time zone 'utc', write_uid = %(uid)s
                FROM messenger_message m WHERE m.mailing_trace_id = t.id AND m.id = ANY(%(ids)s)""",
             params,
         )

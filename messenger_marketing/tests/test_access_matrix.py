@@ -51,7 +51,7 @@ messenger.flow.session            -       -       -         -         r     ru  
 messenger.content.block           -       -       -         -         r     rwcu     c
 messenger.warming                 -       -       -         -         r     rwcu     c
 messenger.warming.step            -       -       -         -         r     rwcu     -
-messenger.warming.enrolment       -       -       -         -         r     rwu      -
+messenger.warming.enrolment       -       -       -         -         r     ru       -
 messenger.sequence.step           abstract
 messenger.price.alert             -       -       -         -         r     rwu      -
 messenger.price.change            -       -       -         -         -     -        -
