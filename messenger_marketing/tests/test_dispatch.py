@@ -1,3 +1,5 @@
+from odoo import fields
+
 from .common import MessengerCase
 
 
@@ -58,6 +60,33 @@ class TestDispatch(MessengerCase):
         rejected_at = self.fake.requests[0][1]
         self.assertEqual(len(self.fake.requests), 6, "nothing else was tried during the pause")
         self.assertGreaterEqual(self.fake.requests[1][1] - rejected_at, 1.9, "waited retry_after seconds")
+
+    def test_retry_after_outlives_the_run(self):
+        """A run that ends during a "retry after" leaves the pause on the channel row: the
+        next run (or another process) sends nothing to the provider before it ends, also
+        not messages queued since."""
+        contacts = self.make_contacts(3)
+        self.fake.script(("429", 4))
+        first = contacts[0]._send("hi", kind="transactional")
+        self.dispatch(budget=0.5)  # the run ends while the channel is paused
+        rejected_at = self.fake.requests[0][1]
+        self.assertEqual((len(self.fake.requests), first.state), (1, "queued"))
+        later = contacts[1:]._send("a reply")  # not part of the paused batch
+        self.dispatch(budget=30)  # the next run waits for the pause, then sends
+        self.assertEqual(set((first | later).mapped("state")), {"sent"})
+        self.assertGreaterEqual(self.fake.requests[1][1] - rejected_at, 3.9, "the pause held across runs")
+        self.assertEqual(self.fake.violations, 0)
+
+    def test_a_campaign_slot_later_does_not_hold_a_reply(self):
+        """A chat's messages go out in order, but a row planned for later and not tried
+        yet (a slow campaign's slot) does not hold the bot's answer to the person."""
+        contact = self.make_contacts(1)
+        later = contact._send("promo", kind="marketing")
+        later.sudo().next_attempt_at = fields.Datetime.add(fields.Datetime.now(), hours=2)
+        reply = contact._send("Your order ships today")
+        self.dispatch(budget=5)
+        self.assertEqual((reply.state, later.state), ("sent", "queued"))
+        self.assertEqual(self.fake.texts(contact.chat_id), ["Your order ships today"])
 
     def test_5xx_retried_with_backoff_then_sent(self):
         contact = self.make_contacts(1)
