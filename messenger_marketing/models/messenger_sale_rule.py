@@ -150,14 +150,15 @@ class MessengerSaleRule(models.Model):
         return messages
 
     def _steps(self):
-        return self.step_ids.sorted(lambda s: (s.sequence, s.delay_days, s.id))
+        # each step's delay counts from the order event: they go out in the order of their delays
+        return self.step_ids.sorted(lambda s: (s.delay_days, s.sequence, s.id))
 
 
 class MessengerSaleRuleStep(models.Model):
     _name = "messenger.sale.rule.step"
     _inherit = ["messenger.sequence.step"]
     _description = "Follow-up Step after a Sale Order Event"
-    _order = "sequence, delay_days, id"
+    _order = "delay_days, sequence, id"
     _check_company_auto = True
 
     rule_id = fields.Many2one("messenger.sale.rule", required=True, ondelete="cascade")
@@ -184,8 +185,8 @@ class MessengerSaleRuleStep(models.Model):
         return self.rule_id._steps()
 
     def _gap_days(self, previous):
-        # each delay counts from the order event; a step never goes before the previous one
-        return max(0.0, self.delay_days - (previous.delay_days if previous else 0.0))
+        # each delay counts from the order event (the steps go in the order of their delays)
+        return self.delay_days - (previous.delay_days if previous else 0.0)
 
     def _message_vals_for(self, enrolments):
         self.ensure_one()

@@ -3,10 +3,15 @@ order rule. An enrolment walks one contact through the steps of one sequence; a 
 queues each step's message when it falls due, rendered and checked for consent then, so
 nothing waits in the outbox, and stopping a sequence is a change of the enrolment's state."""
 
+import logging
 from datetime import timedelta
+
+import psycopg2
 
 from odoo import _, api, fields, models
 from odoo.tools import SQL
+
+_logger = logging.getLogger(__name__)
 
 # the enrolment's field of each kind of sequence -> the field of its next step
 STEP_FIELDS = {"warming_id": "step_id", "rule_id": "rule_step_id"}
@@ -131,7 +136,7 @@ class MessengerWarmingEnrolment(models.Model):
         first = warming._steps()[:1]
         if not first or not contact._can_receive("marketing"):
             return self.browse()
-        return self.sudo().create(
+        return self._create_running(
             {**self._start_vals(contact, "warming_id", warming, first), "lead_id": lead.id if lead else False}
         )
 
@@ -153,13 +158,25 @@ class MessengerWarmingEnrolment(models.Model):
         first = rule._steps()[:1]
         if not first:
             return self.browse()
-        return self.sudo().create(
-            [
-                {**self._start_vals(contact, "rule_id", rule, first), "order_id": order.id}
+        return self.browse().union(
+            *(
+                self._create_running({**self._start_vals(contact, "rule_id", rule, first), "order_id": order.id})
                 for contact, order in latest.items()
                 if contact._can_receive("marketing")
-            ]
+            )
         )
+
+    @api.model
+    def _create_running(self, vals):
+        """A running enrolment, unless another transaction started the same one at the same
+        moment (two orders of the customer confirmed at once): the sequence then runs once,
+        from theirs, and the user's confirmation goes through."""
+        try:
+            with self.env.cr.savepoint():  # flushed inside: the unique index answers here
+                return self.sudo().create(vals)
+        except psycopg2.errors.UniqueViolation:
+            _logger.info("Messenger: sequence of contact %s started by a concurrent transaction", vals["contact_id"])
+            return self.browse()
 
     # -- stopping ----------------------------------------------------------------------
     def _stop(self, reason):

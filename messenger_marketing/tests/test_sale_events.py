@@ -403,6 +403,35 @@ class TestSaleEvents(MessengerCase):
         self.run_cron_at("2024-04-30 09:00:00")
         self.assertEqual(len(self.follow_ups(order)), 3, "a finished series sends nothing more")
 
+    def test_follow_ups_go_in_the_order_of_their_delays(self):
+        """Each delay counts from the order event, whatever the steps' sequence."""
+        rule = self.set_follow_ups(None, (5, "template_sale_followup_service"), (2, "template_sale_followup_howto"))
+        self.assertEqual(rule.step_ids.mapped("delay_days"), [2, 5])
+        with freeze_time(T0):
+            order = self.make_order()
+            order.action_confirm()
+        enrolment = self.enrolments(order_id=order)
+        self.assertEqual(str(enrolment.next_at), "2024-03-06 09:00:00")  # two days after
+        self.run_cron_at("2024-03-06 09:00:00")
+        self.assertEqual(str(enrolment.next_at), "2024-03-09 09:00:00")  # five days after
+        self.run_cron_at("2024-03-09 09:00:00")
+        self.assertEqual(len(self.follow_ups(order)), 2)
+        self.assertEqual(enrolment.state, "done")
+
+    def test_a_sequence_started_at_once_elsewhere_runs_once(self):
+        """Two transactions that start one contact's series at the same moment: the second
+        finds the unique index, gets nothing, and its transaction goes on."""
+        rule = self.set_follow_ups(None, (1, "template_sale_followup_howto"))
+        order = self.make_order()
+        order.action_confirm()
+        running = self.enrolments(order_id=order)
+        Enrolment = self.env["messenger.warming.enrolment"]
+        vals = {**Enrolment._start_vals(self.contact, "rule_id", rule, rule._steps()[:1]), "order_id": order.id}
+        self.assertFalse(Enrolment._create_running(vals))
+        self.assertEqual(self.enrolments(rule_id=rule, state="active"), running)
+        order.note = "still usable"  # the transaction is not aborted
+        self.env.flush_all()
+
     def test_cron_run_twice_sends_a_step_once(self):
         self.set_follow_ups(None, (1, "template_sale_followup_service"), (2, "template_sale_followup_related"))
         with freeze_time(T0):
