@@ -41,6 +41,25 @@ class MessengerSequenceStep(models.AbstractModel):
         steps = self._sequence_steps()
         return steps[list(steps).index(self) + 1 :][:1]
 
+    def unlink(self):
+        """The running enrolments at a step that goes move on to the next step that stays,
+        when that one would have been due: what is left of a sequence still goes out."""
+        field = {"messenger.warming.step": "step_id", "messenger.sale.rule.step": "rule_step_id"}[self._name]
+        Enrolment = self.env["messenger.warming.enrolment"].sudo()
+        running = Enrolment.search([(field, "in", self.ids), ("state", "=", "active")])
+        for step, enrolments in running.grouped(field).items():
+            steps = list(step._sequence_steps())
+            index = steps.index(step)
+            before = next((s for s in reversed(steps[:index]) if s not in self), step.browse())
+            after = next((s for s in steps[index + 1 :] if s not in self), None)
+            if not after:
+                enrolments.write({"state": "done", "next_at": False, field: False})
+                continue
+            shift = timedelta(days=after._gap_days(before) - step._gap_days(before))
+            for enrolment in enrolments:
+                enrolment.write({field: after.id, "next_at": enrolment.next_at + shift})
+        return super().unlink()
+
 
 class MessengerWarmingEnrolment(models.Model):
     """A contact on its way through a sequence: a lead warming (for a chat lead) or the

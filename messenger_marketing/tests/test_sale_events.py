@@ -418,6 +418,26 @@ class TestSaleEvents(MessengerCase):
         self.assertEqual(len(self.follow_ups(order)), 2)
         self.assertEqual(enrolment.state, "done")
 
+    def test_a_deleted_step_hands_on_to_the_next(self):
+        """Deleting the step an enrolment waits for does not end the series: the next step
+        goes when it would have been due."""
+        rule = self.set_follow_ups(
+            None,
+            (1, "template_sale_followup_howto"),
+            (7, "template_sale_followup_service"),
+            (14, "template_sale_followup_related"),
+        )
+        with freeze_time(T0):
+            order = self.make_order()
+            order.action_confirm()
+        enrolment = self.enrolments(order_id=order)
+        first, second, third = rule._steps()
+        first.unlink()
+        self.assertEqual((enrolment.rule_step_id, str(enrolment.next_at)), (second, "2024-03-11 09:00:00"))
+        self.assertEqual(enrolment.state, "active")
+        (second | third).unlink()
+        self.assertEqual((enrolment.state, enrolment.next_at), ("done", False))
+
     def test_a_sequence_started_at_once_elsewhere_runs_once(self):
         """Two transactions that start one contact's series at the same moment: the second
         finds the unique index, gets nothing, and its transaction goes on."""
