@@ -145,8 +145,11 @@ class ProvidersSetupMixin:
         )
 
     def dispatch_channel(self, channel, budget=20):
-        """One dispatcher run on the channel (a run starts with its own pace: a pause an
-        earlier run saw is over)."""
+        """One dispatcher run on the channel. A pause that an earlier step's "retry after"
+        or outage left on the channel row is lifted, as if it had run out: each step tests
+        its own answer."""
+        self.env.cr.execute("UPDATE messenger_channel SET pacing_next_slot = NULL WHERE id = %s", [channel.id])
+        channel.invalidate_recordset(["pacing_next_slot"])
         return self.env["messenger.dispatcher"]._dispatch(time_budget=budget, channel_ids=channel.ids)
 
 
