@@ -226,12 +226,13 @@ class MessengerMessage(models.Model):
                             WHERE m.state = 'queued' AND m.channel_id = %(channel)s
                               AND m.next_attempt_at <= %(now)s
                               -- one chat's messages go out in order: only its oldest pending one,
-                              -- but one planned for later and not tried yet (a campaign's slot in
-                              -- its rate or sending window) does not hold a reply to the person
+                              -- but one planned for later and never claimed (a campaign's slot in
+                              -- its rate or sending window) does not hold a reply to the person;
+                              -- one handed back to wait for the chat or a retry still does
                               AND NOT EXISTS (SELECT 1 FROM messenger_message o
                                               WHERE o.contact_id = m.contact_id AND o.id < m.id
                                                 AND o.state IN ('queued', 'sending')
-                                                AND NOT (o.state = 'queued' AND o.attempts = 0
+                                                AND NOT (o.state = 'queued' AND o.claimed_at IS NULL
                                                          AND o.next_attempt_at > %(now)s))
                             ORDER BY m.priority DESC, m.id LIMIT %(limit)s
                             FOR UPDATE SKIP LOCKED)

@@ -78,8 +78,9 @@ class TestDispatch(MessengerCase):
         self.assertEqual(self.fake.violations, 0)
 
     def test_a_campaign_slot_later_does_not_hold_a_reply(self):
-        """A chat's messages go out in order, but a row planned for later and not tried
-        yet (a slow campaign's slot) does not hold the bot's answer to the person."""
+        """A chat's messages go out in order, but a row planned for later and never claimed
+        (a slow campaign's slot) does not hold the bot's answer to the person. One handed
+        back to wait for its chat still holds the next ones (test_per_chat_limit)."""
         contact = self.make_contacts(1)
         later = contact._send("promo", kind="marketing")
         later.sudo().next_attempt_at = fields.Datetime.add(fields.Datetime.now(), hours=2)
