@@ -173,12 +173,16 @@ class MessengerDispatcher(models.AbstractModel):
 
     def _release_window(self, run, channel_id):
         """A pause cut the channel's batches short and none is sending any more: give back
-        the slots reserved after now, unless another process has reserved after ours."""
+        the slots reserved after the pause, unless another process has reserved after ours
+        (the pause itself stays on the row for the others, see _carry_pause)."""
         end, _end_at = run.window_ends.pop(channel_id, (None, None))
+        paused = max(run.pace(channel_id).paused_until - time.monotonic(), 0.0)
         self.env.cr.execute(
-            """UPDATE messenger_channel SET pacing_next_slot = clock_timestamp() AT TIME ZONE 'UTC'
-               WHERE id = %s AND pacing_next_slot = %s AND pacing_next_slot > clock_timestamp() AT TIME ZONE 'UTC'""",
-            (channel_id, end),
+            """UPDATE messenger_channel
+               SET pacing_next_slot = clock_timestamp() AT TIME ZONE 'UTC' + make_interval(secs => %s)
+               WHERE id = %s AND pacing_next_slot = %s
+                 AND pacing_next_slot > clock_timestamp() AT TIME ZONE 'UTC' + make_interval(secs => %s)""",
+            (paused, channel_id, end, paused),
         )
 
     def _carry_pause(self, job):

@@ -113,13 +113,14 @@ class MessengerPriceAlert(models.Model):
         if all(not pricelist for _product_id, pricelist in rows):
             return alerts, pricelist_of
         reach = {pricelist: pricelist._messenger_derived_pricelists() for _p, pricelist in rows if pricelist}
+        changed_of = defaultdict(set)  # product id (None: every product) -> changed pricelists (None: every one)
+        for product_id, pricelist in rows:
+            changed_of[product_id].add(pricelist or None)
 
         def concerned(alert):
+            changed = changed_of.get(None, set()) | changed_of.get(alert.product_tmpl_id.id, set())
             pricelist = pricelist_of[alert.contact_id.id]
-            return any(
-                product_id in (None, alert.product_tmpl_id.id) and (not changed or pricelist in reach[changed])
-                for product_id, changed in rows
-            )
+            return None in changed or any(pricelist in reach[c] for c in changed)
 
         return alerts.filtered(concerned), pricelist_of
 

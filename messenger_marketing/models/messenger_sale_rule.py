@@ -11,6 +11,25 @@ EVENTS = [
 ]
 
 
+def _order_message_vals(source, rendered, pairs, kind, extra=None):
+    """The message values of each (order, contact) from ``source``'s template (a rule or
+    a follow-up step), ``rendered`` on the orders, with its WhatsApp template where the
+    contact needs one and ``extra(order)``'s values."""
+    vals_list = []
+    for order, contact in pairs:
+        text, buttons = rendered[order.id]
+        vals_list += contact._message_vals(
+            text,
+            kind,
+            buttons,
+            order,
+            text_format=source.template_id.body_format,
+            **(extra(order) if extra else {}),
+            **source.whatsapp_template_id._message_extra(contact),
+        )
+    return vals_list
+
+
 class MessengerSaleRule(models.Model):
     """Which message a customer gets when their order reaches a step."""
 
@@ -132,18 +151,9 @@ class MessengerSaleRule(models.Model):
             }
         )
         log_ids = {log.res_id: log.id for log in logs}
-        vals_list = []
-        for order, contact in pairs:
-            text, buttons = rendered[order.id]
-            vals_list += contact._message_vals(
-                text,
-                "transactional",
-                buttons,
-                order,
-                chatter_log_id=log_ids[order.id],
-                text_format=self.template_id.body_format,
-                **self.whatsapp_template_id._message_extra(contact),
-            )
+        vals_list = _order_message_vals(
+            self, rendered, pairs, "transactional", lambda order: {"chatter_log_id": log_ids[order.id]}
+        )
         messages = Message.sudo()._queue(vals_list)
         if self.step_ids:
             self.env["messenger.warming.enrolment"]._enrol_orders(self, pairs)
@@ -191,19 +201,7 @@ class MessengerSaleRuleStep(models.Model):
     def _message_vals_for(self, enrolments):
         self.ensure_one()
         rendered = self.template_id._render_for(enrolments.order_id)
-        vals_list = []
-        for enrolment in enrolments:
-            contact, order = enrolment.contact_id, enrolment.order_id
-            text, buttons = rendered[order.id]
-            vals_list += contact._message_vals(
-                text,
-                "marketing",
-                buttons,
-                order,
-                text_format=self.template_id.body_format,
-                **self.whatsapp_template_id._message_extra(contact),
-            )
-        return vals_list
+        return _order_message_vals(self, rendered, [(e.order_id, e.contact_id) for e in enrolments], "marketing")
 
 
 class MessengerSaleNotification(models.Model):

@@ -44,8 +44,8 @@ class MessengerSequenceStep(models.AbstractModel):
     def unlink(self):
         """The running enrolments at a step that goes move on to the next step that stays,
         when that one would have been due: what is left of a sequence still goes out."""
-        field = {"messenger.warming.step": "step_id", "messenger.sale.rule.step": "rule_step_id"}[self._name]
         Enrolment = self.env["messenger.warming.enrolment"].sudo()
+        field = next(f for f in STEP_FIELDS.values() if Enrolment._fields[f].comodel_name == self._name)
         running = Enrolment.search([(field, "in", self.ids), ("state", "=", "active")])
         for step, enrolments in running.grouped(field).items():
             steps = list(step._sequence_steps())

@@ -1,5 +1,6 @@
 from odoo import fields
 
+from ..core.dispatch import Run
 from .common import MessengerCase
 
 
@@ -76,6 +77,27 @@ class TestDispatch(MessengerCase):
         self.assertEqual(set((first | later).mapped("state")), {"sent"})
         self.assertGreaterEqual(self.fake.requests[1][1] - rejected_at, 3.9, "the pause held across runs")
         self.assertEqual(self.fake.violations, 0)
+
+    def test_a_released_window_keeps_the_pause(self):
+        """A pause shorter than the batch's window: giving back the unused slots keeps the
+        channel's first free slot at the pause's end, for the other processes."""
+        Dispatcher = self.env["messenger.dispatcher"]
+        run = Run()
+        try:
+            start_at = Dispatcher._reserve_window(run, self.channel, 300, 1 / 30)  # a 10 s window
+            run.pace(self.channel.id).paused_until = start_at + 2  # paused for about 2 s
+            Dispatcher._release_window(run, self.channel.id)
+            self.env.cr.execute(
+                "SELECT EXTRACT(EPOCH FROM pacing_next_slot - (clock_timestamp() AT TIME ZONE 'UTC')) "
+                "FROM messenger_channel "
+                "WHERE id = %s",
+                [self.channel.id],
+            )
+            seconds = float(self.env.cr.fetchone()[0])
+            self.assertGreater(seconds, 1.5)  # the pause holds
+            self.assertLess(seconds, 5)  # the rest of the window is given back
+        finally:
+            run.close()
 
     def test_a_campaign_slot_later_does_not_hold_a_reply(self):
         """A chat's messages go out in order, but a row planned for later and never claimed

@@ -349,11 +349,9 @@ class TestSaleEvents(MessengerCase):
     def follow_ups(self, order):
         return self.order_messages(order).filtered(lambda m: m.kind == "marketing")
 
-    def run_cron_at(self, when):
-        with freeze_time(when):
-            self.env["messenger.warming.enrolment"]._cron_send_due()
-
-    def test_follow_ups_go_out_when_due_rendered_then(self):
+    def confirm_with_three_follow_ups(self):
+        """(rule, order, enrolment): an order confirmed at T0 whose rule follows up after 1,
+        7 and 14 days."""
         rule = self.set_follow_ups(
             None,
             (1, "template_sale_followup_howto"),
@@ -363,7 +361,14 @@ class TestSaleEvents(MessengerCase):
         with freeze_time(T0):
             order = self.make_order()
             order.action_confirm()
-        enrolment = self.enrolments(order_id=order)
+        return rule, order, self.enrolments(order_id=order)
+
+    def run_cron_at(self, when):
+        with freeze_time(when):
+            self.env["messenger.warming.enrolment"]._cron_send_due()
+
+    def test_follow_ups_go_out_when_due_rendered_then(self):
+        rule, order, enrolment = self.confirm_with_three_follow_ups()
         self.assertEqual(
             (enrolment.rule_id, enrolment.contact_id, enrolment.rule_step_id, enrolment.state),
             (rule, self.contact, rule._steps()[0], "active"),
@@ -421,16 +426,7 @@ class TestSaleEvents(MessengerCase):
     def test_a_deleted_step_hands_on_to_the_next(self):
         """Deleting the step an enrolment waits for does not end the series: the next step
         goes when it would have been due."""
-        rule = self.set_follow_ups(
-            None,
-            (1, "template_sale_followup_howto"),
-            (7, "template_sale_followup_service"),
-            (14, "template_sale_followup_related"),
-        )
-        with freeze_time(T0):
-            order = self.make_order()
-            order.action_confirm()
-        enrolment = self.enrolments(order_id=order)
+        rule, _order, enrolment = self.confirm_with_three_follow_ups()
         first, second, third = rule._steps()
         first.unlink()
         self.assertEqual((enrolment.rule_step_id, str(enrolment.next_at)), (second, "2024-03-11 09:00:00"))
