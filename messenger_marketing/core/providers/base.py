@@ -63,6 +63,55 @@ def _check_tree(data, max_depth):
                 stack.append((item, depth + 1))
 
 
+# What a customer may send us, and what we may send them, as files
+INBOUND_MEDIA_KINDS = ("photo", "document", "voice", "audio", "video", "sticker", "location")
+OUTGOING_FILE_KINDS = ("photo", "document", "audio", "video")
+
+
+@dataclass
+class OutgoingFile:
+    """A file sent as the platform's own photo, document, audio or video message; the
+    message's text is its caption."""
+
+    kind: str  # one of OUTGOING_FILE_KINDS
+    filename: str
+    mimetype: str
+    data: bytes
+
+
+@dataclass
+class InboundMedia:
+    """A file (or a place) in a person's message. ``ref`` is what the provider needs to
+    hand the file over later (a file id, a media id or a URL): the webhook keeps only this,
+    and a background job fetches the file with ``Provider.fetch_media`` after the webhook's
+    transaction commits. A location has no file: ``latitude`` and ``longitude``."""
+
+    kind: str  # one of INBOUND_MEDIA_KINDS
+    ref: str = ""
+    mimetype: str = ""
+    filename: str = ""
+    size: int = 0  # bytes, when the provider says (0: unknown until fetched)
+    latitude: float = 0.0
+    longitude: float = 0.0
+
+
+@dataclass
+class FetchedFile:
+    data: bytes
+    mimetype: str = ""
+    filename: str = ""
+
+
+class MediaError(Exception):
+    """A file could not be fetched; ``retryable`` when a later try may succeed (5xx,
+    timeout, rate limit) and False when it never will (gone, too large, refused)."""
+
+    def __init__(self, reason, retryable=True):
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+
+
 @dataclass
 class OutgoingMessage:
     """One message to send. ``buttons`` is a list of rows, each a list of dicts with
@@ -82,6 +131,7 @@ class OutgoingMessage:
     # an approved message template (WhatsApp), used outside that window:
     # {"name", "language", "parameters": [(placeholder, value)]}
     template: dict | None = None
+    attachment: OutgoingFile | None = None  # sent with the text as its caption
 
 
 @dataclass
@@ -134,6 +184,7 @@ class InboundEvent:
     up_to: bool = False
     error: dict | None = None
     group_chat: bool = False
+    media: list = field(default_factory=list)  # InboundMedia; ``text`` is then the caption
 
 
 class WebhookRejectedError(Exception):
@@ -205,6 +256,9 @@ class Provider:
     max_text_length = 4096  # longer texts are split into several messages
     max_caption_length = 1024  # a text sent with a picture
     max_button_text_length = 0  # a shorter limit for a text that carries buttons; 0: none
+    # the largest file of each OutgoingFile kind the platform takes from a bot, in bytes
+    # (a kind missing here is not sent by this provider); precheck refuses bigger ones
+    media_limits = {}
     # Seconds after the person's last message in which the platform delivers any message
     # (its customer-service window); 0: no such rule.
     messaging_window = 0.0
@@ -316,6 +370,10 @@ class Provider:
     async def send(self, message):
         """Send one OutgoingMessage and return a SendResult; never raise."""
         raise NotImplementedError
+
+    async def fetch_media(self, media):
+        """The file of an InboundMedia, as a FetchedFile; raises MediaError."""
+        raise MediaError(f"{self.label} does not hand over files", retryable=False)
 
     # -- webhooks --------------------------------------------------------------------
     @staticmethod
