@@ -66,6 +66,14 @@ def _check_tree(data, max_depth):
 # What a customer may send us, and what we may send them, as files
 INBOUND_MEDIA_KINDS = ("photo", "document", "voice", "audio", "video", "sticker", "location")
 OUTGOING_FILE_KINDS = ("photo", "document", "audio", "video")
+MB = 1024 * 1024
+
+
+def file_size_text(size):
+    """A size as a person reads it in a refusal: "5 MB", "500 KB", "12.3 MB"."""
+    if size >= MB:
+        return f"{size / MB:.1f}".removesuffix(".0") + " MB"
+    return f"{max(size // 1024, 1)} KB"
 
 
 @dataclass
@@ -323,6 +331,16 @@ class Provider:
                 f"A text sent with a picture takes at most {self.max_caption_length} characters on {self.label}; "
                 f"this one has {length}.",
             )
+        if message.attachment:
+            refusal = self.check_file(message, message.attachment)
+            if refusal:
+                return refusal
+            if length > self.max_caption_length:
+                return self.refuse(
+                    message,
+                    f"A text sent with a file takes at most {self.max_caption_length} characters on {self.label}; "
+                    f"this one has {length}.",
+                )
         limit = self.text_limit(with_buttons=bool(message.buttons))
         if length > limit:
             return self.refuse(
@@ -330,6 +348,21 @@ class Provider:
             )
         if self.messaging_window and not self.window_open(message):
             return self.outside_window(message)
+        return None
+
+    def check_file(self, message, file):
+        """Refuse a file of a kind the platform does not take from a bot, or above the
+        limit of its kind (``media_limits``): the platform would refuse it after the upload."""
+        limit = self.media_limits.get(file.kind)
+        if not limit:
+            return self.refuse(message, f"{self.label} does not take a file of the kind {file.kind!r} from a bot.")
+        size = len(file.data)
+        if size > limit:
+            return self.refuse(
+                message,
+                f"{self.label} takes a {file.kind} of at most {file_size_text(limit)}; "
+                f"{file.filename or 'this file'} has {file_size_text(size)}.",
+            )
         return None
 
     def window_open(self, message):
@@ -374,6 +407,12 @@ class Provider:
     async def fetch_media(self, media):
         """The file of an InboundMedia, as a FetchedFile; raises MediaError."""
         raise MediaError(f"{self.label} does not hand over files", retryable=False)
+
+    def media_error(self, status, detail=""):
+        """The MediaError of an HTTP answer to a download: a rate limit or the platform's
+        own failure (429, 5xx) may pass; anything else (404 gone, 403 refused) stays."""
+        reason = f"{self.label} did not hand over the file: HTTP {status}" + (f" ({detail})" if detail else "")
+        return MediaError(reason, retryable=status == 429 or status >= 500)
 
     # -- webhooks --------------------------------------------------------------------
     @staticmethod
