@@ -48,11 +48,15 @@ class TestVk(ProvidersSetupMixin, WebhookMixin, HttpCase):
             keyboard["buttons"][0][0]["action"],
             {"type": "open_link", "link": "https://shop.example.com", "label": "Open the shop", "payload": None},
         )
+        # a payload button of an inline keyboard is a callback button: no message in the chat
         unsubscribe = keyboard["buttons"][-1][0]["action"]
-        self.assertEqual((unsubscribe["type"], json.loads(unsubscribe["payload"])), ("text", {"b": "unsub"}))
-        # seven rows do not fit an inline keyboard: a regular one-time keyboard instead
+        self.assertEqual((unsubscribe["type"], json.loads(unsubscribe["payload"])), ("callback", {"b": "unsub"}))
+        # seven rows do not fit an inline keyboard: a regular one-time keyboard instead, whose
+        # buttons send their label as a message (with the payload)
         regular = sent["502"]["keyboard"]
         self.assertEqual((regular["inline"], regular["one_time"], len(regular["buttons"])), (False, True, 7))
+        size = regular["buttons"][0][0]["action"]
+        self.assertEqual((size["type"], json.loads(size["payload"])), ("text", {"b": "size_s"}))
         # the idempotency key VK deduplicates on, derived from the message's uuid
         self.assertEqual(sent["501"]["random_id"], str(random_id(offer.uuid)))
         self.assertEqual(offer.provider_message_id, str(sent["501"]["id"]))
@@ -231,8 +235,12 @@ class TestVk(ProvidersSetupMixin, WebhookMixin, HttpCase):
         self.assertEqual(contact.state, "unsubscribed")
         self.assertEqual(contact.consent_log_ids[:1].method, "button")
         callback = {"user_id": 777, "peer_id": 777, "event_id": "3a1b", "payload": {"b": "contact_us"}}
-        self.post_raw(self.channel, self.vk_event("message_event", callback))
+        answer = self.post_raw(self.channel, self.vk_event("message_event", callback))
+        self.assertEqual(answer.text, "ok")
         self.assertIn("[button] contact_us", contact.message_ids_messenger.mapped("body"))
+        # the press is acknowledged, or the button spins in the person's app
+        acks = [params for name, params in self.fake.calls if name == "messages.sendMessageEventAnswer"]
+        self.assertEqual(acks, [{"event_id": "3a1b", "user_id": "777", "peer_id": "777", "v": "5.199"}])
         self.post_raw(self.channel, self.vk_event("message_deny", {"user_id": 777}))
         self.assertEqual(contact.state, "blocked")
         self.post_raw(self.channel, self.vk_event("message_allow", {"user_id": 777, "key": "promo"}))
