@@ -256,3 +256,27 @@ class TestVk(ProvidersSetupMixin, WebhookMixin, HttpCase):
         read = {"from_id": 779, "peer_id": 779, "read_message_id": int(first.provider_message_id)}
         self.post_raw(self.channel, self.vk_event("message_read", read))
         self.assertEqual((first.state, second.state), ("read", "sent"))
+
+    # -- pictures, files and callback buttons -----------------------------------------------
+    def test_picture_goes_as_an_uploaded_photo_once_per_run_or_else_as_a_link(self):
+        url, gone = self.fake.media_url("photo.jpg"), self.fake.media_url("gone.jpg")
+        first = self.make_contact(self.channel, 601)._send("New oak desk", image_url=url)
+        second = self.make_contact(self.channel, 602)._send("New oak desk", image_url=url)
+        lost = self.make_contact(self.channel, 603)._send("Old desk", image_url=gone)
+        self.dispatch_channel(self.channel)
+        self.assertEqual({first.state, second.state, lost.state}, {"sent"})
+        sent = {s["peer_id"]: s for s in self.fake.sent}
+        # one upload of the picture, attached to every message of the run
+        self.assertEqual([(u["kind"], u["filename"]) for u in self.fake.uploads], [("photo", "photo.jpg")])
+        photo = self.fake.state()["saved"][0]
+        self.assertEqual([sent[p]["attachment"] for p in ("601", "602")], [photo, photo])
+        self.assertEqual(sent["601"]["text"], "New oak desk")
+        # a picture that cannot be fetched goes as a link, as before
+        self.assertEqual((sent["603"]["attachment"], sent["603"]["text"]), (None, f"Old desk\n\n{gone}"))
+
+    def test_message_with_a_photo_and_no_text_is_taken(self):
+        photo = {"id": 5, "owner_id": 777, "sizes": [{"type": "x", "url": self.fake.media_url("photo.jpg")}]}
+        response = self.post_raw(self.channel, self.message_new("", attachments=[{"type": "photo", "photo": photo}]))
+        self.assertEqual((response.status_code, response.text), (200, "ok"))
+        self.assertEqual(len(self.events_of(self.channel)), 1)
+        self.assertTrue(self.contact_of(self.channel, 777))

@@ -203,6 +203,7 @@ class VkProvider(BlockingProvider):
         # image_url: its photo attachment, uploaded once per run (a campaign's picture
         # goes to every person as one photo of the community)
         self._pictures = {}
+        self._pictures_lock = threading.Lock()  # the sends of one picture wait for its one upload
 
     def _new_session(self):
         session = _VkSession(self.base_url, self.config.request_timeout)
@@ -299,7 +300,9 @@ class VkProvider(BlockingProvider):
         """The picture at ``url`` as a photo attachment, fetched and uploaded once per run;
         None when either fails: the picture then goes as a link under the text, as it went
         before VK took uploads from us, rather than the message waiting for it."""
-        if url not in self._pictures:
+        with self._pictures_lock:
+            if url in self._pictures:
+                return self._pictures[url]
             try:
                 data, mimetype = self.download(url, max_size=self.media_limits["photo"])
                 name = posixpath.basename(urlsplit(url).path) or "picture"
@@ -308,7 +311,7 @@ class VkProvider(BlockingProvider):
             except _PICTURE_ERRORS as exc:
                 _logger.info("Messenger: VK picture %s goes as a link: %s", url, exc)
                 self._pictures[url] = None  # the run's other messages do not wait for it again
-        return self._pictures[url]
+            return self._pictures[url]
 
     @classmethod
     def classify_error(cls, key, exc):
