@@ -1,9 +1,12 @@
+import asyncio
 import json
 
 from odoo import fields
 from odoo.exceptions import UserError
 from odoo.tests import HttpCase, tagged
 
+from ..core.providers import PERMANENT, SENT, OutgoingMessage
+from ..core.providers.telegram import TelegramProvider
 from ..core.providers.vk import random_id
 from .common import ProvidersSetupMixin, WebhookMixin, binding_payload
 from .fakes.vk_server import CONFIRMATION_CODE
@@ -280,3 +283,67 @@ class TestVk(ProvidersSetupMixin, WebhookMixin, HttpCase):
         self.assertEqual((response.status_code, response.text), (200, "ok"))
         self.assertEqual(len(self.events_of(self.channel)), 1)
         self.assertTrue(self.contact_of(self.channel, 777))
+
+    def card(self, name, image="photo.jpg", **extra):
+        buttons = [
+            {"text": "Order", "payload": f"order_{name}"},
+            {"text": "More", "url": f"https://shop.example.com/{name}"},
+        ]
+        return {
+            "title": name.title(),
+            "description": f"Solid {name}, 120 cm",
+            "image_url": self.fake.media_url(image) if image else "",
+            "url": f"https://shop.example.com/{name}",
+            "buttons": buttons,
+            **extra,
+        }
+
+    def send_now(self, *messages):
+        provider = self.channel._provider()
+
+        async def run():
+            await provider.open()
+            try:
+                return [await provider.send(m) for m in messages]
+            finally:
+                await provider.close()
+
+        return asyncio.run(run())
+
+    def test_product_cards_go_as_a_carousel(self):
+        self.fake.set(per_chat_interval=0)
+        cards = [self.card("oak desk"), self.card("pine desk")]
+        message = OutgoingMessage(1, "611", "Desks for you", cards=cards, idempotency_key="cards-1")
+        self.assertIsNone(self.channel._provider().precheck(message))
+        # a card without a picture: no element has one (VK refuses elements that differ)
+        plain = OutgoingMessage(
+            2, "612", "Chairs", cards=[self.card("oak chair"), self.card("stool", image="")], idempotency_key="c-2"
+        )
+        results = self.send_now(message, plain)
+        self.assertEqual([r.outcome for r in results], [SENT, SENT], [r.reason for r in results])
+        sent = {s["peer_id"]: s for s in self.fake.sent}
+        self.assertEqual(sent["611"]["text"], "Desks for you")
+        elements = sent["611"]["template"]["elements"]
+        self.assertEqual([e["title"] for e in elements], ["Oak Desk", "Pine Desk"])
+        # the same picture is uploaded once and shown on both cards
+        self.assertEqual(len(self.fake.uploads), 1)
+        photo = self.fake.state()["saved"][0]
+        self.assertEqual({f"photo{e['photo_id']}" for e in elements}, {photo.rsplit("_", 1)[0]})
+        self.assertEqual(elements[0]["description"], "Solid oak desk, 120 cm")
+        self.assertEqual(elements[0]["action"], {"type": "open_link", "link": "https://shop.example.com/oak desk"})
+        order, more = (b["action"] for b in elements[0]["buttons"])
+        self.assertEqual((order["type"], json.loads(order["payload"])), ("callback", {"b": "order_oak desk"}))
+        self.assertEqual((more["type"], more["link"]), ("open_link", "https://shop.example.com/oak desk"))
+        self.assertEqual(
+            [set(e) for e in sent["612"]["template"]["elements"]], [{"title", "description", "buttons", "action"}] * 2
+        )
+
+    def test_carousels_vk_cannot_show_are_refused_before_any_call(self):
+        provider = self.channel._provider()
+        eleven = OutgoingMessage(1, "613", "Many", cards=[self.card(f"desk {i}") for i in range(11)])
+        self.assertIn("at most 10 cards on VK", provider.precheck(eleven).reason)
+        untitled = OutgoingMessage(2, "613", "", cards=[self.card("desk")])
+        self.assertEqual(provider.precheck(untitled).outcome, PERMANENT)
+        telegram = TelegramProvider(self.channel._provider().config)
+        self.assertIn("Telegram shows no carousel", telegram.precheck(eleven).reason)
+        self.assertEqual(self.fake.calls, [])

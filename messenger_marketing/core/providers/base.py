@@ -140,6 +140,10 @@ class OutgoingMessage:
     # {"name", "language", "parameters": [(placeholder, value)]}
     template: dict | None = None
     attachment: OutgoingFile | None = None  # sent with the text as its caption
+    # product cards shown side by side (VK's carousel), under the text: dicts with
+    # ``title``, ``description``, ``image_url``, ``url`` (opened by a tap on the card) and
+    # ``buttons`` (one list of button dicts); only providers with ``max_cards`` take them
+    cards: list = field(default_factory=list)
 
 
 @dataclass
@@ -267,6 +271,7 @@ class Provider:
     # the largest file of each OutgoingFile kind the platform takes from a bot, in bytes
     # (a kind missing here is not sent by this provider); precheck refuses bigger ones
     media_limits = {}
+    max_cards = 0  # the cards of one carousel (OutgoingMessage.cards); 0: the platform shows none
     # Seconds after the person's last message in which the platform delivers any message
     # (its customer-service window); 0: no such rule.
     messaging_window = 0.0
@@ -330,6 +335,13 @@ class Provider:
                 message,
                 f"A text sent with a picture takes at most {self.max_caption_length} characters on {self.label}; "
                 f"this one has {length}.",
+            )
+        if message.cards and len(message.cards) > self.max_cards:
+            if not self.max_cards:
+                return self.refuse(message, f"{self.label} shows no carousel of cards.")
+            return self.refuse(
+                message,
+                f"A carousel takes at most {self.max_cards} cards on {self.label}; this one has {len(message.cards)}.",
             )
         if message.attachment:
             refusal = self.check_file(message, message.attachment)

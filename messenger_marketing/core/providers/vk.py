@@ -55,6 +55,7 @@ _TRANSIENT_CODES = {1: 0, 6: 1.0, 9: 10.0, 10: 0, 29: 600.0, 36: 0, 43: 60.0}
 # VK's keyboard limits
 _INLINE_ROWS = 6
 _LABEL_LENGTH = 40
+_CARD_TEXT_LENGTH = 80  # a carousel element's title and description
 _CHAT_PEERS = 2000000000  # peer ids from here on are group chats, not people
 # What goes wrong while a picture is fetched and uploaded: then it goes as a link instead
 _PICTURE_ERRORS = (
@@ -176,6 +177,10 @@ class VkProvider(BlockingProvider):
     # A community cannot upload a video for a message (video.save takes a user's token):
     # audio and video go as documents (an OGG audio as a voice message).
     media_limits = {"photo": 50 * MB, "document": 200 * MB, "audio": 200 * MB, "video": 200 * MB}
+    # https://dev.vk.com/ru/api/bots/development/messages (templates): a carousel has at most
+    # 10 elements, each with a title and a description of at most 80 characters, at most 3
+    # buttons, and the fields of the first element (VK refuses elements that differ)
+    max_cards = 10
     default_api_base_url = "https://api.vk.ru"
     credential_fields = ("vk_group_id", "token")
     account_field = "vk_group_id"
@@ -221,6 +226,11 @@ class VkProvider(BlockingProvider):
         return api
 
     # -- sending -------------------------------------------------------------------------
+    def precheck(self, message):
+        if message.cards and not (message.text or "").strip():
+            return self.refuse(message, "VK shows a carousel only under a text: the message needs one.")
+        return super().precheck(message)
+
     @staticmethod
     def keyboard(buttons):
         """VK keyboard JSON: an inline keyboard under the message, or a regular one-time
@@ -262,11 +272,44 @@ class VkProvider(BlockingProvider):
                     values["attachment"] = picture
                 else:
                     text = f"{text}\n\n{message.image_url}".strip()
+            if message.cards:
+                values["template"] = json.dumps(self._carousel(message.cards, message.chat_id))
             values["message"] = text
             message_id = self._api().method("messages.send", values)
         except Exception as exc:  # noqa: BLE001 - every error becomes a classified result
             return self.classify_error(message.key, exc)
         return SendResult(message.key, SENT, provider_message_id=str(message_id))
+
+    def _carousel(self, cards, peer_id):
+        """VK's carousel template for product cards. Every element has the same fields, as
+        VK asks: a picture only if every card's uploaded, a description only if every card
+        has one, as many buttons as the card with the fewest."""
+        photos = [self._picture(card["image_url"], peer_id) if card.get("image_url") else None for card in cards]
+        with_photos = all(photos)
+        with_descriptions = all(card.get("description") for card in cards)
+        button_count = min(*(len(card.get("buttons") or ()) for card in cards), 3)
+        elements = []
+        for card, photo in zip(cards, photos, strict=True):
+            element = {"title": (card.get("title") or "")[:_CARD_TEXT_LENGTH], "buttons": []}
+            if with_descriptions:
+                element["description"] = card["description"][:_CARD_TEXT_LENGTH]
+            if with_photos:
+                # the photo's "<owner>_<id>", without the attachment's access key
+                element["photo_id"] = "_".join(photo.removeprefix("photo").split("_")[:2])
+            if card.get("url"):
+                element["action"] = {"type": "open_link", "link": card["url"]}
+            elif with_photos:
+                element["action"] = {"type": "open_photo"}
+            for button in (card.get("buttons") or [])[:button_count]:
+                label = (button.get("text") or "")[:_LABEL_LENGTH]
+                if button.get("url"):
+                    action = {"type": "open_link", "link": button["url"], "label": label}
+                else:
+                    payload = json.dumps({"b": button.get("payload") or label})
+                    action = {"type": "callback", "label": label, "payload": payload}
+                element["buttons"].append({"action": action})
+            elements.append(element)
+        return {"type": "carousel", "elements": elements}
 
     def _upload(self, file, peer_id):
         """Upload a file for a message to the person (get an upload address, post the file

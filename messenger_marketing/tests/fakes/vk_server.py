@@ -179,6 +179,23 @@ class VkApi(MediaStore, RecordingApi):
             self.saved.append(attachment)
         return 200, {"response": answer}
 
+    def _carousel_ok(self, template, params):
+        """VK's rules for a carousel: a text with it, 1 to 10 elements shaped as the first,
+        titles and descriptions of at most 80 characters, at most 3 buttons, photos saved."""
+        elements = template.get("elements") or []
+        if template.get("type") != "carousel" or not params.get("message") or not 1 <= len(elements) <= 10:
+            return False
+        shape = (set(elements[0]), len(elements[0].get("buttons", [])))
+        return all(
+            (set(e), len(e.get("buttons", []))) == shape
+            and "buttons" in e
+            and len(e["buttons"]) <= 3
+            and (e.get("title") or e.get("photo_id"))
+            and all(len(e.get(k) or "") <= 80 for k in ("title", "description"))
+            and (not e.get("photo_id") or any(s.startswith(f"photo{e['photo_id']}") for s in self.saved))
+            for e in elements
+        )
+
     def _send(self, params):
         peer = str(params.get("peer_id"))
         now = time.monotonic()
@@ -199,6 +216,9 @@ class VkApi(MediaStore, RecordingApi):
                 return self._error(901, params)
             if len(params.get("message") or "") > 4096:
                 return self._error(914, params)
+            template = json.loads(params["template"]) if params.get("template") else None
+            if template and not self._carousel_ok(template, params):
+                return self._error(100, params, "One of the parameters specified was missing or invalid: template")
             # VK delivers one message per person and random_id
             key = (peer, params.get("random_id"))
             if key in self._by_random_id:
@@ -213,6 +233,7 @@ class VkApi(MediaStore, RecordingApi):
                     "text": params.get("message"),
                     "keyboard": keyboard,
                     "attachment": params.get("attachment"),
+                    "template": template,
                     "random_id": params.get("random_id"),
                     "id": message_id,
                     "at": now,
