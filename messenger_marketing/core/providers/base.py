@@ -3,6 +3,7 @@
 import hmac
 import json
 import math
+import mimetypes
 from dataclasses import dataclass, field
 
 from ..text import html_to_plain, split_text
@@ -70,10 +71,16 @@ MB = 1024 * 1024
 
 
 def file_size_text(size):
-    """A size as a person reads it in a refusal: "5 MB", "500 KB", "12.3 MB"."""
+    """A size as a person reads it in a refusal: "5 MB", "500 KB", "12.3 MB"; rounded up,
+    so that a file just over a limit does not read as the limit."""
     if size >= MB:
-        return f"{size / MB:.1f}".removesuffix(".0") + " MB"
-    return f"{max(size // 1024, 1)} KB"
+        return f"{math.ceil(size * 10 / MB) / 10:g} MB"
+    return f"{max(math.ceil(size / 1024), 1)} KB"
+
+
+def media_filename(media, mimetype):
+    """A file's name for a person's file the platform names not: its kind and extension."""
+    return media.filename or f"{media.kind}{mimetypes.guess_extension(mimetype or '') or ''}"
 
 
 @dataclass

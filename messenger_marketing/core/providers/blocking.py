@@ -8,6 +8,7 @@ session (a connection pool of the same size) and never touch the database.
 
 import asyncio
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
@@ -23,6 +24,7 @@ class BlockingProvider(Provider):
         super().__init__(config)
         self._pool = None
         self.session = None
+        self._call_lock = threading.Lock()  # fetches outside a run take turns: call() holds self.session
 
     def _new_session(self):
         session = requests.Session()
@@ -61,8 +63,12 @@ class BlockingProvider(Provider):
 
     async def fetch_media(self, media):
         if self._pool is None:  # outside a dispatcher run: a session of its own, in a thread
-            return await asyncio.to_thread(self.call, lambda: self.fetch_media_blocking(media))
+            return await asyncio.to_thread(self._fetch_alone, media)
         return await asyncio.get_running_loop().run_in_executor(self._pool, self.fetch_media_blocking, media)
+
+    def _fetch_alone(self, media):
+        with self._call_lock:
+            return self.call(lambda: self.fetch_media_blocking(media))
 
     def fetch_media_blocking(self, media):
         """The FetchedFile of an InboundMedia, from a pool thread; raises MediaError."""

@@ -31,6 +31,7 @@ from .base import (
     WebhookRejectedError,
     WebhookReply,
     _lt,
+    media_filename,
 )
 from .blocking import BlockingProvider
 
@@ -381,7 +382,8 @@ class MetaMessagingProvider(MetaProvider):
     def fetch_media_blocking(self, media):
         # The attachment's address is signed by Meta's CDN: no token goes with it
         data, mimetype = self.download(media.ref, max_size=max(self.media_limits.values()))
-        return FetchedFile(data, mimetype=media.mimetype or mimetype, filename=media.filename)
+        mimetype = media.mimetype or mimetype
+        return FetchedFile(data, mimetype=mimetype, filename=media_filename(media, mimetype))
 
     # -- configuration -------------------------------------------------------------------
     def delete_webhook(self):

@@ -36,6 +36,7 @@ from .base import (
     WebhookRejectedError,
     WebhookReply,
     _lt,
+    media_filename,
 )
 from .blocking import BlockingProvider
 
@@ -509,8 +510,8 @@ class VkProvider(BlockingProvider):
         if not media.ref.startswith(("https://", "http://")):
             raise MediaError("VK hands a community no file of a video: it plays on VK only.", retryable=False)
         data, mimetype = self.download(media.ref, max_size=self.media_limits["document"])
-        filename = media.filename or posixpath.basename(urlsplit(media.ref).path)
-        return FetchedFile(data, mimetype=media.mimetype or mimetype, filename=filename)
+        mimetype = media.mimetype or mimetype
+        return FetchedFile(data, mimetype=mimetype, filename=media_filename(media, mimetype))
 
     def webhook_reply(self, events):
         for event in events:

@@ -7,7 +7,6 @@ template (name, language, parameter values) and the time since the person last w
 Delivery and read receipts come back as status callbacks.
 """
 
-import mimetypes
 import re
 from urllib.parse import quote
 
@@ -23,6 +22,7 @@ from .base import (
     MediaError,
     SendResult,
     _lt,
+    media_filename,
 )
 from .meta import GraphError, MetaProvider
 
@@ -199,8 +199,7 @@ class WhatsAppProvider(MetaProvider):
             info["url"], headers={"Authorization": f"Bearer {self.config.token}"}, max_size=100 * MB
         )
         mimetype = str(info.get("mime_type") or media.mimetype or _type).split(";")[0].strip()
-        filename = media.filename or f"{media.ref}{mimetypes.guess_extension(mimetype) or ''}"
-        return FetchedFile(data, mimetype=mimetype, filename=filename)
+        return FetchedFile(data, mimetype=mimetype, filename=media_filename(media, mimetype))
 
     def classify_code(self, key, exc, reason):
         code = exc.code
