@@ -191,7 +191,8 @@ class VkProvider(BlockingProvider):
     setup_help = (
         _lt("In your VK community: <b>Manage › Messages</b>, turn community messages on."),
         _lt(
-            "<b>Manage › API usage › Access tokens</b>: create a token that may manage the community and send messages."
+            "<b>Manage › API usage › Access tokens</b>: create a token that may manage the community, send messages, "
+            "and upload photos and documents (files and pictures in messages)."
         ),
         _lt(
             "The community ID is the number in <b>Manage › Settings</b> (or in the address "
