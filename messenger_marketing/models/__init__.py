@@ -28,4 +28,5 @@ from . import (
     product_template,
     res_partner,
     sale_order,
+    utm_campaign,
 )

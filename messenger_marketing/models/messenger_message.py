@@ -132,6 +132,13 @@ class MessengerMessage(models.Model):
             """CREATE UNIQUE INDEX IF NOT EXISTS messenger_message_mailing_contact_uniq
                ON messenger_message (mailing_id, contact_id) WHERE mailing_id IS NOT NULL"""
         )
+        # A campaign is Sending while it has a waiting row (mailing.mailing._messenger_follow_queue),
+        # and a pause holds or releases them all.
+        self.env.cr.execute(
+            """CREATE INDEX IF NOT EXISTS messenger_message_mailing_waiting_idx
+               ON messenger_message (mailing_id)
+               WHERE mailing_id IS NOT NULL AND state IN ('queued', 'sending', 'held')"""
+        )
         # ...and checks that a chat has no older pending message.
         self.env.cr.execute(
             """CREATE INDEX IF NOT EXISTS messenger_message_pending_contact_idx
@@ -193,6 +200,7 @@ class MessengerMessage(models.Model):
     def _after_transition(self):
         self._sync_traces()
         self._sync_chatter_logs()
+        self.mailing_id._messenger_follow_queue()
 
     def _fail(self, result):
         """Record a provider's refusal (a SendResult that is not a success): the reason a
