@@ -24,6 +24,7 @@ from . import (
     messenger_template,
     messenger_warming,
     messenger_webhook_event,
+    messenger_whatsapp_price,
     messenger_whatsapp_template,
     product_template,
     res_partner,

@@ -6,11 +6,14 @@ recipients take seconds in bounded memory. Consent is checked at launch (only su
 contacts) and again by the dispatcher just before each send.
 """
 
+from datetime import timedelta
+
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL
 
 from ..core import outbox
+from ..core.costs import TELEGRAM_PAID_BROADCAST_STARS
 from .messenger_access import MANAGER, check_group
 from .web_url import check_web_urls
 
@@ -64,6 +67,26 @@ class MailingMailing(models.Model):
     messenger_clicked_count = fields.Integer("Messenger: Clicked", compute="_compute_messenger_stats")
     messenger_replied_count = fields.Integer("Messenger: Replied", compute="_compute_messenger_stats")
     messenger_reachable_count = fields.Integer("Reachable Contacts", compute="_compute_messenger_reachable")
+    messenger_has_telegram = fields.Boolean(compute="_compute_messenger_has_whatsapp")
+    messenger_paid_broadcast = fields.Boolean(
+        "Paid Broadcast",
+        help="On Telegram channels: up to 1,000 messages per second instead of about 30, for 0.1 Telegram Stars "
+        "per message, taken from the bot's balance.",
+    )
+    messenger_stars_budget = fields.Float(
+        "Stars Budget", help="The campaign pauses before its paid messages would cost more Stars. 0: no budget."
+    )
+    messenger_stars_spent = fields.Float("Stars Spent", compute="_compute_messenger_stats")
+    messenger_cost_stars = fields.Float(
+        "Expected Cost (Stars)", compute="_compute_messenger_reachable", help="Telegram paid broadcasts."
+    )
+    messenger_cost_usd = fields.Float(
+        "Expected Cost (USD)",
+        compute="_compute_messenger_reachable",
+        digits=(12, 4),
+        help="WhatsApp template messages to the reachable contacts outside their 24-hour window, at the prices of "
+        "Messenger › Configuration › WhatsApp Prices.",
+    )
     ab_testing_mailings_messenger_count = fields.Integer(related="campaign_id.ab_testing_mailings_messenger_count")
     ab_testing_messenger_winner_selection = fields.Selection(
         related="campaign_id.ab_testing_messenger_winner_selection", default="clicks_ratio", readonly=False, copy=True
@@ -74,6 +97,22 @@ class MailingMailing(models.Model):
         for mailing in self:
             channels = mailing.messenger_channel_ids
             mailing.messenger_has_whatsapp = any(c._provider_class().has_templates for c in channels)
+            mailing.messenger_has_telegram = "telegram" in channels.mapped("provider")
+
+    def _messenger_paid_channels(self):
+        """The campaign's channels that send it as a Telegram paid broadcast."""
+        if not self.messenger_paid_broadcast:
+            return self.env["messenger.channel"]
+        return self.messenger_channel_ids.filtered(lambda c: c.provider == "telegram")
+
+    def _messenger_wa_template_channels(self):
+        """The channels of the WhatsApp template's Business Account: only they send it."""
+        return self.messenger_channel_ids.filtered(
+            lambda c: (
+                c._provider_class().has_templates
+                and c.whatsapp_account_id == self.messenger_whatsapp_template_id.account_id
+            )
+        )
 
     @api.onchange("messenger_template_id")
     def _onchange_messenger_template_id(self):
@@ -127,7 +166,7 @@ class MailingMailing(models.Model):
     def _compute_messenger_reachable(self):
         for mailing in self:
             if mailing.mailing_type != "messenger" or not mailing.mailing_model_real:
-                mailing.messenger_reachable_count = 0
+                mailing.messenger_reachable_count = mailing.messenger_cost_stars = mailing.messenger_cost_usd = 0
                 continue
             self.env.flush_all()
             # a read of the form: the domain's query inline, no temporary table (DDL)
@@ -135,8 +174,45 @@ class MailingMailing(models.Model):
             # its values quoted by the driver; its "%" escaped for the named parameters below
             ids = self.env.cr.mogrify(domain_query.code, domain_query.params).decode().replace("%", "%%")
             ctes, params = mailing._messenger_candidates_sql(ids)
-            self.env.cr.execute(f"WITH {ctes} SELECT count(*) FROM candidates", params)
-            mailing.messenger_reachable_count = self.env.cr.fetchone()[0]
+            mailing.messenger_reachable_count, mailing.messenger_cost_stars, mailing.messenger_cost_usd = (
+                mailing._messenger_estimate(ctes, params)
+            )
+
+    def _messenger_estimate(self, ctes, params):
+        """(reachable, Stars, USD) before launch, from one query over the candidates: each
+        paid broadcast's Stars, and for each WhatsApp recipient outside their 24-hour
+        window (who gets the template) the price of its category in their country, the
+        longest country code that starts their number, else the price for other countries."""
+        wa_channels = self._messenger_wa_template_channels().ids if self.messenger_whatsapp_template_id else []
+        params = {
+            **params,
+            "paid_channels": self._messenger_paid_channels().ids,
+            "wa_channels": wa_channels,
+            "category": self.messenger_whatsapp_template_id.category or "marketing",
+            "window_start": fields.Datetime.now() - timedelta(hours=24),
+        }
+        price = "NULL::numeric"
+        lateral = ""
+        if wa_channels:
+            price = "wa.price"
+            lateral = """
+                LEFT JOIN messenger_contact c ON c.id = cd.contact_id AND cd.channel_id = ANY(%(wa_channels)s)
+                     AND (c.last_inbound_at IS NULL OR c.last_inbound_at < %(window_start)s)
+                LEFT JOIN LATERAL (
+                    SELECT p.price FROM messenger_whatsapp_price p LEFT JOIN res_country rc ON rc.id = p.country_id
+                    WHERE p.category = %(category)s
+                      AND (p.country_id IS NULL OR c.chat_id LIKE rc.phone_code::text || '%%')
+                    ORDER BY length(rc.phone_code::text) DESC NULLS LAST LIMIT 1
+                ) wa ON c.id IS NOT NULL"""
+        self.env.cr.execute(
+            f"""WITH {ctes}
+                SELECT count(*), count(*) FILTER (WHERE cd.channel_id = ANY(%(paid_channels)s)),
+                       COALESCE(sum({price}), 0)
+                FROM candidates cd {lateral}""",
+            params,
+        )
+        reachable, paid, usd = self.env.cr.fetchone()
+        return reachable, paid * TELEGRAM_PAID_BROADCAST_STARS, float(usd)
 
     def _compute_messenger_stats(self):
         """Counts from one grouped query over the campaign's messages and traces, never
@@ -153,6 +229,7 @@ class MailingMailing(models.Model):
                           count(*) FILTER (WHERE m.state = ANY(%(failed)s)),
                           count(*) FILTER (WHERE t.links_click_datetime IS NOT NULL),
                           count(*) FILTER (WHERE t.trace_status = 'reply'),
+                          count(*) FILTER (WHERE m.paid_broadcast AND m.state = ANY(%(sent)s)),
                           count(*)
                    FROM messenger_message m LEFT JOIN mailing_trace t ON t.id = m.mailing_trace_id
                    WHERE m.mailing_id = ANY(%(ids)s) GROUP BY m.mailing_id""",
@@ -166,7 +243,8 @@ class MailingMailing(models.Model):
             )
             stats = {row[0]: row[1:] for row in self.env.cr.fetchall()}
         for mailing in self:
-            queued, sent, delivered, read, failed, clicked, replied, total = stats.get(mailing.id, (0,) * 8)
+            queued, sent, delivered, read, failed, clicked, replied, paid, total = stats.get(mailing.id, (0,) * 9)
+            mailing.messenger_stars_spent = paid * TELEGRAM_PAID_BROADCAST_STARS
             mailing.messenger_queued_count = queued
             mailing.messenger_sent_count = sent
             mailing.messenger_delivered_count = delivered
@@ -414,13 +492,8 @@ class MailingMailing(models.Model):
                 "image": self.messenger_image_url or None,
                 "body_format": self.messenger_body_format or "plain",
                 "wa_template": self.messenger_whatsapp_template_id.id or None,
-                # the template goes only to the channels of its WhatsApp Business Account
-                "wa_channels": self.messenger_channel_ids.filtered(
-                    lambda c: (
-                        c._provider_class().has_templates
-                        and c.whatsapp_account_id == self.messenger_whatsapp_template_id.account_id
-                    )
-                ).ids,
+                "wa_channels": self._messenger_wa_template_channels().ids,
+                "paid_channels": self._messenger_paid_channels().ids,
             }
         )
         # The slot of the n-th recipient (campaign rate), then moved into the sending window
@@ -475,7 +548,7 @@ class MailingMailing(models.Model):
             INSERT INTO messenger_message (channel_id, contact_id, direction, kind, body, body_format,
                                            whatsapp_template_id, image_url, buttons, state,
                                            uuid, attempts, priority, next_attempt_at, res_model, res_id, mailing_id,
-                                           mailing_trace_id, create_date, write_date)
+                                           mailing_trace_id, paid_broadcast, create_date, write_date)
             SELECT pc.channel_id, pc.contact_id, 'out', 'marketing', %(body)s, %(body_format)s,
                    CASE WHEN pc.channel_id = ANY(%(wa_channels)s::int[]) THEN %(wa_template)s::int END, %(image)s,
                    CASE WHEN %(has_buttons)s THEN
@@ -484,7 +557,7 @@ class MailingMailing(models.Model):
                         FROM jsonb_array_elements(%(buttons)s::jsonb) b)
                    ELSE '[]'::jsonb END,
                    'queued', md5(random()::text || pc.trace_id::text), 0, -10, pc.due, %(model)s, pc.res_id,
-                   %(mailing)s, pc.trace_id, %(now)s, %(now)s
+                   %(mailing)s, pc.trace_id, pc.channel_id = ANY(%(paid_channels)s::int[]), %(now)s, %(now)s
             FROM placed pc
             ORDER BY pc.due, pc.n""",
             params,
@@ -563,6 +636,44 @@ class MailingMailing(models.Model):
             action["domain"] += [("state", "in", outbox.FAILED)]
             action["context"] = {"group_by": ["failure_type", "failure_reason"]}
         return action
+
+    @api.model
+    def _messenger_within_stars_budget(self, messages):
+        """Of a claimed batch of paid broadcasts, those their campaigns' Stars budgets still
+        pay for (sent and being sent count); the others go back to the queue and their
+        campaign pauses. The campaigns' rows are locked until the claim commits, so two
+        dispatchers never spend one budget twice."""
+        mailings = messages.mailing_id.filtered("messenger_stars_budget")
+        if not mailings:
+            return messages
+        self.env.cr.execute("SELECT id FROM mailing_mailing WHERE id = ANY(%s) ORDER BY id FOR UPDATE", [mailings.ids])
+        messages.flush_recordset(["state"])
+        self.env.cr.execute(
+            """SELECT mailing_id, count(*) FROM messenger_message
+               WHERE mailing_id = ANY(%s) AND paid_broadcast AND state = ANY(%s) GROUP BY mailing_id""",
+            [mailings.ids, [*outbox.SENT, "sending"]],
+        )
+        counted = dict(self.env.cr.fetchall())
+        over = self.env["messenger.message"]
+        for mailing in mailings:
+            batch = messages.filtered(lambda m, mailing=mailing: m.mailing_id == mailing).sorted("id")
+            affordable = int(mailing.messenger_stars_budget / TELEGRAM_PAID_BROADCAST_STARS + 1e-9)
+            allowed = max(affordable - (counted.get(mailing.id, 0) - len(batch)), 0)
+            if allowed < len(batch):
+                over |= batch[allowed:]
+        if not over:
+            return messages
+        now = fields.Datetime.now()
+        self.env["messenger.message"]._hand_back([(message.id, now) for message in over])
+        for mailing in over.mailing_id:
+            mailing.action_messenger_pause(
+                reason=_(
+                    "Paused automatically: the paid broadcast reached its budget of %(budget)s Stars. "
+                    "Raise the budget or turn paid broadcast off, then resume.",
+                    budget=mailing.messenger_stars_budget,
+                )
+            )
+        return messages - over
 
     # -- pause, resume, test -------------------------------------------------------------
     def action_messenger_pause(self, reason=None):

@@ -108,6 +108,9 @@ class MessengerMessage(models.Model):
     )
     mailing_id = fields.Many2one("mailing.mailing", "Campaign", ondelete="cascade")
     mailing_trace_id = fields.Many2one("mailing.trace", ondelete="set null")
+    paid_broadcast = fields.Boolean(
+        readonly=True, help="Sent as a Telegram paid broadcast: faster than the bot's free limit, for Stars."
+    )
 
     def init(self):
         # The dispatcher's claim query reads only due outgoing rows.
@@ -223,16 +226,31 @@ class MessengerMessage(models.Model):
     # The bulk forms, in SQL, for the dispatcher and campaigns (100,000 rows at a time).
     # Each moves only rows in a state the move starts from, and keeps traces in step.
     @api.model
-    def _claim_due(self, channel_id, limit, claimed_at):
-        """queued → sending: up to ``limit`` of the channel's due rows, locked past other
-        dispatchers (``SKIP LOCKED``), by priority; returns their ids."""
+    def _due_paid_broadcast(self, channel_id, now):
+        """Whether the channel's next due row is a paid broadcast: a batch is all paid or
+        all free, each sent at its own pace (the dispatcher claims one lane at a time)."""
+        self.flush_model()
+        self.env.cr.execute(
+            """SELECT paid_broadcast FROM messenger_message
+               WHERE state = 'queued' AND channel_id = %s AND next_attempt_at <= %s
+               ORDER BY priority DESC, id LIMIT 1""",
+            [channel_id, now],
+        )
+        row = self.env.cr.fetchone()
+        return bool(row and row[0])
+
+    @api.model
+    def _claim_due(self, channel_id, limit, claimed_at, paid_broadcast=False):
+        """queued → sending: up to ``limit`` of the channel's due rows of one lane (paid
+        broadcasts or not), locked past other dispatchers (``SKIP LOCKED``), by priority;
+        returns their ids."""
         self.flush_model()
         self.env.cr.execute(
             """UPDATE messenger_message SET state = 'sending', attempts = attempts + 1,
                       claimed_at = %(now)s, write_date = %(now)s, write_uid = %(uid)s
                WHERE id IN (SELECT m.id FROM messenger_message m
                             WHERE m.state = 'queued' AND m.channel_id = %(channel)s
-                              AND m.next_attempt_at <= %(now)s
+                              AND m.next_attempt_at <= %(now)s AND COALESCE(m.paid_broadcast, false) = %(paid)s
                               -- one chat's messages go out in order: only its oldest pending one,
                               -- but one planned for later and never claimed (a campaign's slot in
                               -- its rate or sending window) does not hold a reply to the person;
@@ -245,7 +263,7 @@ class MessengerMessage(models.Model):
                             ORDER BY m.priority DESC, m.id LIMIT %(limit)s
                             FOR UPDATE SKIP LOCKED)
                RETURNING id""",
-            {"now": claimed_at, "channel": channel_id, "limit": limit, "uid": self.env.uid},
+            {"now": claimed_at, "channel": channel_id, "limit": limit, "uid": self.env.uid, "paid": paid_broadcast},
         )
         ids = sorted(r[0] for r in self.env.cr.fetchall())
         self.invalidate_model()

@@ -132,6 +132,8 @@ class OutgoingMessage:
     # {"name", "language", "parameters": [(placeholder, value)]}
     template: dict | None = None
     attachment: OutgoingFile | None = None  # sent with the text as its caption
+    # a Telegram paid broadcast (allow_paid_broadcast, see core.costs); other providers ignore it
+    paid_broadcast: bool = False
 
 
 @dataclass
