@@ -21,6 +21,7 @@ from . import (
     messenger_message,
     messenger_price_alert,
     messenger_sale_rule,
+    messenger_segment,
     messenger_template,
     messenger_warming,
     messenger_webhook_event,

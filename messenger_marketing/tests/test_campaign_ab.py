@@ -196,3 +196,60 @@ class TestCampaignAB(CampaignMixin, MessengerCase):
         winner._process_mass_mailing_queue()
         self.assertEqual(len(self.campaign_messages(winner)), 4)
         self.assertEqual(set(self.campaign_messages(winner).mapped("body")), {"Another text"})
+
+
+@tagged("post_install", "-at_install")
+class TestBehaviourSegments(CampaignMixin, MessengerCase):
+    def test_segments_filter_the_audience(self):
+        partners, contacts = self.make_people(6, start=120000)
+        mailing = self.make_mailing(
+            partners,
+            messenger_button_ids=[(0, 0, {"label": "See the chairs", "url": "https://shop.example.com/chairs"})],
+        )
+        mailing._messenger_launch()
+        self.dispatch(budget=5)
+        messages = {m.contact_id: m for m in self.campaign_messages(mailing)}
+        messages[contacts[0]]._to("read")
+        code = mailing.messenger_button_ids.link_tracker_id.code
+        self.env["link.tracker.click"].sudo().add_click(
+            code, ip="10.0.0.2", mailing_trace_id=messages[contacts[1]].mailing_trace_id.id
+        )
+        messages[contacts[2]].mailing_trace_id.set_replied()
+        flow = self.env["messenger.flow"].create({"name": "Chair advice"})
+        self.env["messenger.flow.session"].create(
+            {"contact_id": contacts[3].id, "flow_id": flow.id, "answers": {"Room": "Office"}}
+        )
+        self.env["messenger.flow.session"].create({"contact_id": contacts[5].id, "flow_id": flow.id, "answers": {}})
+        self.env["crm.lead"].create({"name": "Chair lead", "messenger_contact_id": contacts[4].id})
+        product = self.env["product.template"].create({"name": "Chair", "list_price": 100})
+        self.env["messenger.price.alert"].create({"contact_id": contacts[5].id, "product_tmpl_id": product.id})
+        self.env.flush_all()
+        expected = {
+            "messenger_read_last_campaign": contacts[0],
+            "messenger_clicked": contacts[1],
+            "messenger_replied": contacts[2],
+            "messenger_answered_flow": contacts[3],
+            "messenger_has_open_lead": contacts[4],
+            "messenger_price_alert": contacts[5],
+        }
+        Contact, Partner = self.env["messenger.contact"], self.env["res.partner"]
+        for fact, contact in expected.items():
+            self.assertEqual(Contact.search([("id", "in", contacts.ids), (fact, "=", True)]), contact, fact)
+            self.assertEqual(Partner.search([("id", "in", partners.ids), (fact, "=", True)]), contact.partner_id, fact)
+            self.assertEqual(len(Contact.search([("id", "in", contacts.ids), (fact, "!=", True)])), 5, fact)
+            self.assertTrue(contact[fact], fact)
+        self.assertFalse(contacts[1].messenger_read_last_campaign)
+        # a later campaign that they did not read yet: no longer "read the last campaign"
+        follow_up = self.make_mailing(partners[:1])
+        follow_up._messenger_launch()
+        self.assertFalse(Contact.search([("id", "in", contacts.ids), ("messenger_read_last_campaign", "=", True)]))
+        # as Email Marketing's filter: a campaign to those who clicked or replied
+        segment = self.make_mailing(
+            partners,
+            mailing_domain=repr(
+                [("id", "in", partners.ids), "|", ("messenger_clicked", "=", True), ("messenger_replied", "=", True)]
+            ),
+        )
+        self.assertEqual(segment.messenger_reachable_count, 2)
+        self.assertEqual(segment._messenger_launch(), 2)
+        self.assertEqual(self.campaign_messages(segment).contact_id, contacts[1] | contacts[2])
