@@ -39,7 +39,7 @@ UNREACHABLE = 10
 def prepare(env, size):
     """Audiences of exactly ``size`` for both sides, made with SQL (fast), tagged by size."""
     cr = env.cr
-    tag = f"bench-{size}-mixed"
+    tag = f"bench-{size}-traced"
     channel = env["messenger.channel"].search([("name", "=", tag)], limit=1)
     if not channel:
         channel = env["messenger.channel"].create({"name": tag, "provider": "sandbox"})
@@ -54,13 +54,14 @@ def prepare(env, size):
         )
     mlist = env["mailing.list"].search([("name", "=", tag)], limit=1)
     if not mlist:
+        # valid numbers (+1 650 2xx xxxx): Odoo cancels an invalid one before any other work
         mlist = env["mailing.list"].create({"name": tag})
         cr.execute(
             """WITH c AS (
                    INSERT INTO mailing_contact (name, email, email_normalized, mobile, phone_sanitized,
                                                 create_date, write_date)
                    SELECT 'Bench ' || g, 'b' || g || '@example.com', 'b' || g || '@example.com',
-                          '+1555' || lpad(g::text, 7, '0'), '+1555' || lpad(g::text, 7, '0'), now(), now()
+                          '+1650' || (2000000 + g), '+1650' || (2000000 + g), now(), now()
                    FROM generate_series(1, %s) g RETURNING id)
                INSERT INTO mailing_subscription (contact_id, list_id, opt_out, create_date, write_date)
                SELECT id, %s, row_number() OVER (ORDER BY id) %% %s = 0, now(), now() FROM c""",
