@@ -142,6 +142,13 @@ class MessengerMessage(models.Model):
                ON messenger_message (mailing_id)
                WHERE mailing_id IS NOT NULL AND state IN ('queued', 'sending', 'held')"""
         )
+        # What a paid broadcast has spent (mailing.mailing._messenger_within_stars_budget, at
+        # each claim): rows enter it only once claimed, so a launch does not write it.
+        self.env.cr.execute(
+            """CREATE INDEX IF NOT EXISTS messenger_message_paid_spent_idx
+               ON messenger_message (mailing_id)
+               WHERE paid_broadcast AND state IN ('sending', 'sent', 'delivered', 'read')"""
+        )
         # ...and checks that a chat has no older pending message.
         self.env.cr.execute(
             """CREATE INDEX IF NOT EXISTS messenger_message_pending_contact_idx
