@@ -189,8 +189,14 @@ class TestCampaignAB(CampaignMixin, MessengerCase):
         first = self.make_mailing(
             partners, ab_testing_enabled=True, ab_testing_pc=30, ab_testing_messenger_winner_selection="manual"
         )
+        self.assertEqual(first.campaign_id.ab_testing_messenger_winner_selection, "manual")
         second = first.copy({"messenger_body": "Another text"})
         self.assertEqual(first._messenger_launch() + second._messenger_launch(), 6)
+        self.dispatch(budget=5)
+        # the scheduled time passes: a manual test waits for a person's choice
+        first.campaign_id.ab_testing_schedule_datetime = fields.Datetime.now() - timedelta(minutes=1)
+        self.env["utm.campaign"]._cron_process_mass_mailing_ab_testing()
+        self.assertFalse(first.campaign_id.ab_testing_winner_mailing_id)
         second.action_select_as_winner()
         winner = first.campaign_id.ab_testing_winner_mailing_id
         winner._process_mass_mailing_queue()
