@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Campaign launch: our messenger campaign against Odoo's own SMS marketing.
 
-For each audience size, creates that many subscribed messenger contacts and the same
-number of mailing-list contacts with a mobile number, then launches, each in a fresh
-process so that peak memory is its own:
+For each audience size, creates that many messenger contacts and the same number of
+mailing-list contacts with a mobile number, a tenth of each unreachable (unsubscribed or
+blocked contacts, opted-out list members: each side writes them a cancelled trace), then
+launches, each in a fresh process so that peak memory is its own:
 - ours: a messenger mailing whose recipients are the messenger contacts (_messenger_launch);
 - Odoo: an SMS mailing on the mailing list (action_send_sms), with ODOO_LIMIT_LITEVAL_BUFFER
   raised, as it refuses above about 15,000 recipients otherwise.
@@ -31,33 +32,40 @@ def rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+# one recipient in UNREACHABLE cannot be reached: a cancelled trace, no message
+UNREACHABLE = 10
+
+
 def prepare(env, size):
     """Audiences of exactly ``size`` for both sides, made with SQL (fast), tagged by size."""
     cr = env.cr
-    tag = f"bench-{size}"
+    tag = f"bench-{size}-traced"
     channel = env["messenger.channel"].search([("name", "=", tag)], limit=1)
     if not channel:
         channel = env["messenger.channel"].create({"name": tag, "provider": "sandbox"})
         cr.execute(
             """INSERT INTO messenger_contact (name, channel_id, company_id, chat_id, state, answered_by,
                                              create_date, write_date)
-               SELECT 'Bench ' || g, %s, %s, 'b' || g, 'subscribed', 'bot', now(), now()
+               SELECT 'Bench ' || g, %s, %s, 'b' || g,
+                      CASE g %% %s WHEN 0 THEN 'unsubscribed' WHEN %s THEN 'blocked' ELSE 'subscribed' END,
+                      'bot', now(), now()
                FROM generate_series(1, %s) g""",
-            [channel.id, channel.company_id.id or None, size],
+            [channel.id, channel.company_id.id or None, 2 * UNREACHABLE, UNREACHABLE, size],
         )
     mlist = env["mailing.list"].search([("name", "=", tag)], limit=1)
     if not mlist:
+        # valid numbers (+1 650 2xx xxxx): Odoo cancels an invalid one before any other work
         mlist = env["mailing.list"].create({"name": tag})
         cr.execute(
             """WITH c AS (
                    INSERT INTO mailing_contact (name, email, email_normalized, mobile, phone_sanitized,
                                                 create_date, write_date)
                    SELECT 'Bench ' || g, 'b' || g || '@example.com', 'b' || g || '@example.com',
-                          '+1555' || lpad(g::text, 7, '0'), '+1555' || lpad(g::text, 7, '0'), now(), now()
+                          '+1650' || (2000000 + g), '+1650' || (2000000 + g), now(), now()
                    FROM generate_series(1, %s) g RETURNING id)
                INSERT INTO mailing_subscription (contact_id, list_id, opt_out, create_date, write_date)
-               SELECT id, %s, false, now(), now() FROM c""",
-            [size, mlist.id],
+               SELECT id, %s, row_number() OVER (ORDER BY id) %% %s = 0, now(), now() FROM c""",
+            [size, mlist.id, UNREACHABLE],
         )
     # a live database has statistics (autovacuum); freshly bulk-loaded tables need them too
     for table in ("messenger_contact", "mailing_contact", "mailing_subscription", "res_partner"):
@@ -85,7 +93,7 @@ def child(side, size):
         )
         cr.commit()
         base, start = rss_mb(), time.perf_counter()
-        count = mailing._messenger_launch()
+        mailing._messenger_launch()
         env.flush_all()
     else:
         mailing = Mailing.create(
@@ -102,12 +110,22 @@ def child(side, size):
         base, start = rss_mb(), time.perf_counter()
         mailing.action_send_sms()
         env.flush_all()
-        count = env["sms.sms"].search_count([("mailing_id", "=", mailing.id)])
     seconds = time.perf_counter() - start
     peak = rss_mb() - base
+    # every recipient has a trace; the unreachable ones a cancelled one, and no message
+    cr.execute(
+        """SELECT count(*), count(*) FILTER (WHERE trace_status = 'cancel')
+           FROM mailing_trace WHERE mass_mailing_id = %s""",
+        [mailing.id],
+    )
+    count, cancelled = cr.fetchone()
     cr.rollback()
     cr.close()
-    print(json.dumps({"side": side, "size": size, "count": count, "seconds": seconds, "peak_mb": peak}))
+    print(
+        json.dumps(
+            {"side": side, "size": size, "count": count, "cancelled": cancelled, "seconds": seconds, "peak_mb": peak}
+        )
+    )
 
 
 def vacuum():
@@ -150,10 +168,10 @@ def main():
     )
     for size in args.sizes:
         ours = run_child("ours", size)
-        assert ours["count"] == size, ours
+        assert ours["count"] == size and ours["cancelled"] == size // UNREACHABLE, ours
         if size <= args.sms_max:
             sms = run_child("sms", size)
-            assert sms["count"] == size, sms
+            assert sms["count"] == size and sms["cancelled"] == size // UNREACHABLE, sms
             print(
                 f"{size:>10} | {ours['seconds']:>8.2f} {ours['peak_mb']:>8.1f} | {sms['seconds']:>8.2f} "
                 f"{sms['peak_mb']:>8.1f} | {sms['seconds'] / ours['seconds']:>6.1f}x "

@@ -4,6 +4,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 from ..core import outbox, signing
+from ..core.costs import TELEGRAM_PAID_BROADCAST_RATE
 from ..core.providers import PROVIDERS, ChannelConfig, get_provider, provider_selection
 from ..core.public import parse_id
 from .messenger_access import MANAGER, check_group, check_protected_fields
@@ -278,11 +279,17 @@ class MessengerChannel(models.Model):
     def _provider_class(self):
         return PROVIDERS[self.provider]
 
-    def _effective_rate(self):
+    def _rate_limit(self, paid_broadcast=False):
+        """The channel's limit in messages per second; Telegram's paid broadcasts have their own."""
+        self.ensure_one()
+        if paid_broadcast:
+            return TELEGRAM_PAID_BROADCAST_RATE
+        return self.rate_limit or PROVIDERS[self.provider].default_rate_limit
+
+    def _effective_rate(self, paid_broadcast=False):
         """Messages per second the dispatcher aims at: a little under the limit, so network
         jitter between our clock and the provider's never makes a burst over it."""
-        self.ensure_one()
-        return max(self.rate_limit or PROVIDERS[self.provider].default_rate_limit, 0.1) * 0.97
+        return max(self._rate_limit(paid_broadcast), 0.1) * 0.97
 
     # -- operators ---------------------------------------------------------------------
     def _next_operator(self):

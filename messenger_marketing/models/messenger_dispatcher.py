@@ -219,11 +219,14 @@ class MessengerDispatcher(models.AbstractModel):
                 # Refusals are written before more is claimed: a campaign that they pause
                 # (or a contact that blocked the bot) gets nothing more meanwhile.
                 continue
-            rate = channel._effective_rate()
+            # paid broadcasts go at their own pace, in windows of their own on the channel's
+            # sequence of windows: the others never go faster than the channel's limit
+            paid = Message._due_paid_broadcast(channel.id, _now())
+            rate = channel._effective_rate(paid)
             interval = pace.slowdown / rate
             claimed_at = _now()
             size = int(min(BATCH_MAX, max(BATCH_MIN, BATCH_SECONDS / interval)))
-            messages = Message._claim_due(channel.id, size, claimed_at)
+            messages = Message._claim_due(channel.id, size, claimed_at, paid_broadcast=paid)
             refused = messages.filtered(lambda m: not m.contact_id._can_receive(m.kind))
             refused._to(
                 "cancelled",
@@ -231,6 +234,8 @@ class MessengerDispatcher(models.AbstractModel):
                 failure_reason=_("The contact opted out or blocked the bot before sending."),
             )
             messages -= refused
+            if paid:
+                messages = self.env["mailing.mailing"]._messenger_within_stars_budget(messages)
             if not messages:
                 continue
             concurrency = int(min(IN_FLIGHT_MAX, max(IN_FLIGHT_MIN, math.ceil(rate * IN_FLIGHT_SECONDS))))
@@ -253,7 +258,7 @@ class MessengerDispatcher(models.AbstractModel):
                     start_at=start_at,
                     interval=interval,
                     per_chat_interval=channel.per_chat_interval or 0.0,
-                    limit=max(1, int(channel.rate_limit or rate)),
+                    limit=max(1, int(channel._rate_limit(paid))),
                     concurrency=concurrency,
                     failure_pause=self._param("retry_base_seconds", 10),
                     pace=pace,
@@ -316,6 +321,7 @@ class MessengerDispatcher(models.AbstractModel):
             kind=message.kind,
             inbound_age=inbound_age,
             template=template,
+            paid_broadcast=message.paid_broadcast,
         )
 
     # -- results -----------------------------------------------------------------------

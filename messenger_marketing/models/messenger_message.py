@@ -108,6 +108,9 @@ class MessengerMessage(models.Model):
     )
     mailing_id = fields.Many2one("mailing.mailing", "Campaign", ondelete="cascade")
     mailing_trace_id = fields.Many2one("mailing.trace", ondelete="set null")
+    paid_broadcast = fields.Boolean(
+        readonly=True, help="Sent as a Telegram paid broadcast: faster than the bot's free limit, for Stars."
+    )
 
     def init(self):
         # The dispatcher's claim query reads only due outgoing rows.
@@ -131,6 +134,20 @@ class MessengerMessage(models.Model):
         self.env.cr.execute(
             """CREATE UNIQUE INDEX IF NOT EXISTS messenger_message_mailing_contact_uniq
                ON messenger_message (mailing_id, contact_id) WHERE mailing_id IS NOT NULL"""
+        )
+        # A campaign is Sending while it has a waiting row (mailing.mailing._messenger_follow_queue),
+        # and a pause holds or releases them all.
+        self.env.cr.execute(
+            """CREATE INDEX IF NOT EXISTS messenger_message_mailing_waiting_idx
+               ON messenger_message (mailing_id)
+               WHERE mailing_id IS NOT NULL AND state IN ('queued', 'sending', 'held')"""
+        )
+        # What a paid broadcast has spent (mailing.mailing._messenger_within_stars_budget, at
+        # each claim): rows enter it only once claimed, so a launch does not write it.
+        self.env.cr.execute(
+            """CREATE INDEX IF NOT EXISTS messenger_message_paid_spent_idx
+               ON messenger_message (mailing_id)
+               WHERE paid_broadcast AND state IN ('sending', 'sent', 'delivered', 'read')"""
         )
         # ...and checks that a chat has no older pending message.
         self.env.cr.execute(
@@ -193,6 +210,7 @@ class MessengerMessage(models.Model):
     def _after_transition(self):
         self._sync_traces()
         self._sync_chatter_logs()
+        self.mailing_id._messenger_follow_queue()
 
     def _fail(self, result):
         """Record a provider's refusal (a SendResult that is not a success): the reason a
@@ -215,16 +233,31 @@ class MessengerMessage(models.Model):
     # The bulk forms, in SQL, for the dispatcher and campaigns (100,000 rows at a time).
     # Each moves only rows in a state the move starts from, and keeps traces in step.
     @api.model
-    def _claim_due(self, channel_id, limit, claimed_at):
-        """queued → sending: up to ``limit`` of the channel's due rows, locked past other
-        dispatchers (``SKIP LOCKED``), by priority; returns their ids."""
+    def _due_paid_broadcast(self, channel_id, now):
+        """Whether the channel's next due row is a paid broadcast: a batch is all paid or
+        all free, each sent at its own pace (the dispatcher claims one lane at a time)."""
+        self.flush_model()
+        self.env.cr.execute(
+            """SELECT paid_broadcast FROM messenger_message
+               WHERE state = 'queued' AND channel_id = %s AND next_attempt_at <= %s
+               ORDER BY priority DESC, id LIMIT 1""",
+            [channel_id, now],
+        )
+        row = self.env.cr.fetchone()
+        return bool(row and row[0])
+
+    @api.model
+    def _claim_due(self, channel_id, limit, claimed_at, paid_broadcast=False):
+        """queued → sending: up to ``limit`` of the channel's due rows of one lane (paid
+        broadcasts or not), locked past other dispatchers (``SKIP LOCKED``), by priority;
+        returns their ids."""
         self.flush_model()
         self.env.cr.execute(
             """UPDATE messenger_message SET state = 'sending', attempts = attempts + 1,
                       claimed_at = %(now)s, write_date = %(now)s, write_uid = %(uid)s
                WHERE id IN (SELECT m.id FROM messenger_message m
                             WHERE m.state = 'queued' AND m.channel_id = %(channel)s
-                              AND m.next_attempt_at <= %(now)s
+                              AND m.next_attempt_at <= %(now)s AND COALESCE(m.paid_broadcast, false) = %(paid)s
                               -- one chat's messages go out in order: only its oldest pending one,
                               -- but one planned for later and never claimed (a campaign's slot in
                               -- its rate or sending window) does not hold a reply to the person;
@@ -237,7 +270,7 @@ class MessengerMessage(models.Model):
                             ORDER BY m.priority DESC, m.id LIMIT %(limit)s
                             FOR UPDATE SKIP LOCKED)
                RETURNING id""",
-            {"now": claimed_at, "channel": channel_id, "limit": limit, "uid": self.env.uid},
+            {"now": claimed_at, "channel": channel_id, "limit": limit, "uid": self.env.uid, "paid": paid_broadcast},
         )
         ids = sorted(r[0] for r in self.env.cr.fetchall())
         self.invalidate_model()

@@ -43,6 +43,7 @@ messenger.composer                -       -       -         -         c     c   
 messenger.channel.setup           -       -       -         -         -     c        c
 messenger.whatsapp.template       -       -       -         -         r     rwcu     -
 messenger.whatsapp.template.param -       -       -         -         r     rwcu     -
+messenger.whatsapp.price          -       -       -         -         r     rwcu     rwcu
 messenger.flow                    -       -       -         -         r     rwcu     c
 messenger.flow.step               -       -       -         -         r     rwcu     -
 messenger.flow.button             -       -       -         -         r     rwcu     -
@@ -133,6 +134,11 @@ class TestAccessMatrix(HttpCase):
             .id
         )
 
+    def unpriced_country(self):
+        """A country without a WhatsApp price yet: one price per country and category."""
+        priced = self.env["messenger.whatsapp.price"].sudo().search([]).country_id
+        return self.env["res.country"].search([("id", "not in", priced.ids)], limit=1).id
+
     # What an operation needs, per model: the values to create one, a harmless change.
     def create_vals(self, model):
         unique = uuid.uuid4().hex[:10]
@@ -160,6 +166,7 @@ class TestAccessMatrix(HttpCase):
                 "channel_id": self.channel.id,
             },
             "messenger.whatsapp.template.param": {"template_id": self.wa_template.id, "name": "1"},
+            "messenger.whatsapp.price": {"country_id": self.unpriced_country(), "category": "utility", "price": 0.01},
             "messenger.flow": {"name": "RPC"},
             "messenger.flow.step": {"flow_id": self.flow.id, "text": "RPC"},
             "messenger.flow.button": {"step_id": self.step.id, "label": "RPC"},
@@ -199,6 +206,7 @@ class TestAccessMatrix(HttpCase):
         "messenger.channel.setup": {"name": "changed"},
         "messenger.whatsapp.template": {"body": "changed"},
         "messenger.whatsapp.template.param": {"default_value": "changed"},
+        "messenger.whatsapp.price": {"price": 0.02},
         "messenger.flow": {"name": "changed"},
         "messenger.flow.step": {"text": "changed"},
         "messenger.flow.button": {"label": "changed"},

@@ -25,6 +25,7 @@ MENUS = {
     "messenger_marketing.menu_messenger_sale_rules": "manager",
     "messenger_marketing.menu_messenger_templates": "manager",
     "messenger_marketing.menu_messenger_whatsapp_templates": "manager",
+    "messenger_marketing.menu_messenger_whatsapp_prices": "manager",
     "messenger_marketing.menu_messenger_webhook_events": "manager",
     "messenger_marketing.menu_messenger_landing": "user",
     "messenger_marketing.menu_messenger_chat_leads": "user",

@@ -103,8 +103,8 @@ class TestReach(MessengerCase):
         )
         self.env.flush_all()
         mailing._messenger_audience_table(partners.ids)
-        query, params = mailing._messenger_candidates_sql()
-        self.env.cr.execute(f"SELECT res_id, contact_id FROM ({query}) candidates", params)
+        ctes, params = mailing._messenger_candidates_sql()
+        self.env.cr.execute(f"WITH {ctes} SELECT res_id, contact_id FROM candidates", params)
         return dict(self.env.cr.fetchall())
 
     def test_campaign_sql_and_python_pick_the_same_contact(self):

@@ -151,6 +151,8 @@ class OutgoingMessage:
     # ``title``, ``description``, ``image_url``, ``url`` (opened by a tap on the card) and
     # ``buttons`` (one list of button dicts); only providers with ``max_cards`` take them
     cards: list = field(default_factory=list)
+    # a Telegram paid broadcast (allow_paid_broadcast, see core.costs); other providers ignore it
+    paid_broadcast: bool = False
 
 
 @dataclass

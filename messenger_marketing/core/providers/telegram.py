@@ -180,6 +180,7 @@ class TelegramProvider(Provider):
                     caption=text or None,
                     parse_mode=parse_mode,
                     reply_markup=self._markup(message.buttons),
+                    allow_paid_broadcast=message.paid_broadcast or None,
                 )
             else:
                 sent = await self._bot.send_message(
@@ -187,6 +188,7 @@ class TelegramProvider(Provider):
                     text=text,
                     parse_mode=parse_mode,
                     reply_markup=self._markup(message.buttons),
+                    allow_paid_broadcast=message.paid_broadcast or None,
                 )
         except Exception as exc:  # noqa: BLE001 - every error becomes a classified result
             return self.classify_error(message.key, exc)

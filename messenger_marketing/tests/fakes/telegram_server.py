@@ -1,7 +1,8 @@
 """A fake Telegram Bot API on 127.0.0.1 that behaves like the real one where it matters.
 
 It runs in its own process (see ``server.py``) and enforces the Bot API limits (30
-messages per second per bot, 1 per second per chat) by answering 429 with
+messages per second per bot, 1 per second per chat; 1,000 per second for sends with
+``allow_paid_broadcast``, each costing 0.1 Stars) by answering 429 with
 ``retry_after`` and counting each violation (``rate_limit=0``: no limit, for measuring
 the dispatcher's own ceiling). It can be told to answer 429, 403 (blocked), 400, 500 or
 slowly for chosen requests, to answer every send after ``delay`` seconds, and to answer
@@ -20,9 +21,9 @@ import time
 import urllib.parse
 
 try:
-    from .server import PHOTO, VOICE, MediaStore, RecordingApi, RecordingFake, parse_form, run
+    from .server import PHOTO, VOICE, MediaStore, RateLimits, RecordingApi, RecordingFake, parse_form, run
 except ImportError:  # run as a script, in the fake's own process
-    from server import PHOTO, VOICE, MediaStore, RecordingApi, RecordingFake, parse_form, run
+    from server import PHOTO, VOICE, MediaStore, RateLimits, RecordingApi, RecordingFake, parse_form, run
 
 TOKEN = "123456:TEST-TOKEN"
 PHOTO_ID = "AgACAgIAAxkBAAIBphoto"
@@ -42,6 +43,8 @@ UPLOADS = {
     "sendVoice": "voice",
     "sendVideo": "video",
 }
+PAID_BROADCAST_RATE = 1000  # messages per second with allow_paid_broadcast
+PAID_BROADCAST_STARS = 0.1
 
 
 class TelegramApi(MediaStore, RecordingApi):
@@ -50,6 +53,8 @@ class TelegramApi(MediaStore, RecordingApi):
 
     def __init__(self, token=TOKEN, rate_limit=30, per_chat_interval=1.0, delay=0.0):
         super().__init__(rate_limit, per_chat_interval, delay)
+        # paid broadcasts are counted apart: free sends keep to rate_limit, paid ones to this
+        self.paid_limits = RateLimits(PAID_BROADCAST_RATE, per_chat_interval)
         self.token = token
         self.blocked = set()  # chat ids that blocked the bot
         self.ctl_reset()
@@ -60,6 +65,7 @@ class TelegramApi(MediaStore, RecordingApi):
             self.sent = []  # accepted sends: dicts with chat_id, text, photo, reply_markup, at
             self.calls = []  # (method, params) of every authorised call
             self.limits.reset()
+            self.paid_limits.reset()
             self.blocked.clear()
             self.failing_until = 0.0  # monotonic time until which every send gets a 500
             self.scripts = collections.deque()  # forced answers for the next sends
@@ -84,7 +90,15 @@ class TelegramApi(MediaStore, RecordingApi):
             self.failing_until = time.monotonic() + seconds
 
     def state(self):
-        return {**super().state(), "blocked": sorted(self.blocked), "uploads": self.uploads}
+        paid = self.paid_limits.state()
+        return {
+            **super().state(),
+            "blocked": sorted(self.blocked),
+            "uploads": self.uploads,
+            "paid_violations": paid["violations"],
+            "paid_violation_log": paid["violation_log"],
+            "stars_spent": round(sum(PAID_BROADCAST_STARS for s in self.sent if s["paid"]), 1),
+        }
 
     # -- protocol ------------------------------------------------------------------------
     @staticmethod
@@ -172,9 +186,11 @@ class TelegramApi(MediaStore, RecordingApi):
 
     def _send_message(self, params, method="sendMessage", file=None):
         chat_id = str(params.get("chat_id"))
+        paid = str(params.get("allow_paid_broadcast")).lower() == "true"
         now = time.monotonic()
         with self.lock:
-            over = self.limits.check(chat_id, now)  # every request counts, answered or not
+            # every request counts, answered or not
+            over = (self.paid_limits if paid else self.limits).check(chat_id, now)
             script = self.scripts.popleft() if self.scripts else None
             failing = now < self.failing_until
         if over:
@@ -205,6 +221,7 @@ class TelegramApi(MediaStore, RecordingApi):
                     "photo": None if file else params.get("photo"),
                     "reply_markup": params.get("reply_markup"),
                     "parse_mode": params.get("parse_mode"),
+                    "paid": paid,
                     "at": now,
                 }
             )
@@ -263,6 +280,15 @@ class FakeTelegram(RecordingFake):
 
     def texts(self, chat_id=None):
         return [s["text"] for s in self.sent if chat_id is None or s["chat_id"] == str(chat_id)]
+
+    @property
+    def paid_violations(self):
+        """Paid broadcasts over 1,000 per second (``violations`` counts the free sends)."""
+        return self.state()["paid_violations"]
+
+    @property
+    def stars_spent(self):
+        return self.state()["stars_spent"]
 
 
 if __name__ == "__main__":
