@@ -108,6 +108,9 @@ class MessengerMessage(models.Model):
     )
     mailing_id = fields.Many2one("mailing.mailing", "Campaign", ondelete="cascade")
     mailing_trace_id = fields.Many2one("mailing.trace", ondelete="set null")
+    callback_id = fields.Char(
+        "Answers Button Press", readonly=True, help="Technical: the provider's id of the button press this answers."
+    )
 
     def init(self):
         # The dispatcher's claim query reads only due outgoing rows.
@@ -145,7 +148,7 @@ class MessengerMessage(models.Model):
         (the cron trigger is only seen by the cron runner after commit)."""
         # callers' "default_…" context keys (a wizard's default_mailing_id…) are not ours
         messages = self.with_context(clean_context(self.env.context)).create(vals_list)
-        answers = messages.filtered(lambda m: m.kind == "service")
+        answers = messages.filtered(lambda m: m.kind == "service" and not m.callback_id)
         for contact, replies in answers.grouped("contact_id").items():
             contact._note_answered(replies[-1].body)
         if messages:

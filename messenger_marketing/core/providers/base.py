@@ -132,6 +132,9 @@ class OutgoingMessage:
     # {"name", "language", "parameters": [(placeholder, value)]}
     template: dict | None = None
     attachment: OutgoingFile | None = None  # sent with the text as its caption
+    # the answer to a button press, for providers that acknowledge one by a call of its
+    # own (``Provider.answers_callbacks``): the text is the notification the person sees
+    callback_id: str = ""
 
 
 @dataclass
@@ -249,6 +252,9 @@ class Provider:
     webhook_help = ""  # what Register Webhook does, and what the person does for it
     remote = True  # a platform Odoo talks to: a connection to test, a webhook, an API address
     has_templates = False  # approved message templates are synchronised from the provider (WhatsApp)
+    # a button press is answered by a call of its own (MAX's POST /answers), queued as a
+    # message with the press's ``callback_id``; otherwise in the webhook's reply, or not at all
+    answers_callbacks = False
     default_rate_limit = 30.0  # messages per second for the whole channel
     default_per_chat_interval = 1.0  # seconds between two messages to one chat
     has_idempotency_key = False  # a resend after a crash cannot duplicate

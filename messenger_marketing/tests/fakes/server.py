@@ -41,7 +41,8 @@ class FakeApi:
         self.options = options
 
     def handle(self, method, path, query, headers, body):
-        """Return (status, payload); a dict payload is sent as JSON, bytes or str as is."""
+        """Return (status, payload) or (status, payload, headers); a dict payload is sent as JSON,
+        bytes or str as is."""
         raise NotImplementedError
 
     def state(self):
@@ -180,10 +181,13 @@ def run(api_class):
                 url = urllib.parse.urlsplit(self.path)
                 if url.path.startswith(CONTROL_PREFIX):
                     status, payload = self._control(url.path[len(CONTROL_PREFIX) :], body)
+                    headers = {}
                 else:
                     query = {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
-                    status, payload = api.handle(self.command, url.path, query, self.headers, body)
-                self._reply(status, payload)
+                    # (status, payload) or (status, payload, headers): a Retry-After, say
+                    status, payload, *more = api.handle(self.command, url.path, query, self.headers, body)
+                    headers = more[0] if more else {}
+                self._reply(status, payload, headers)
 
         def _control(self, command, body):
             if command == "state":
@@ -198,15 +202,18 @@ def run(api_class):
                 return 404, {"error": f"no control command {command}"}
             return 200, {"result": handler(**json.loads(body or b"{}"))}
 
-        def _reply(self, status, payload):
+        def _reply(self, status, payload, headers=None):
             if isinstance(payload, (dict, list)):
                 data, ctype = json.dumps(payload).encode(), "application/json"
             else:
                 data = payload.encode() if isinstance(payload, str) else payload
                 ctype = "text/plain; charset=utf-8"
+            headers = dict(headers or {})
             self.send_response(status)
-            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Type", headers.pop("Content-Type", ctype))
             self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, str(value))
             self.end_headers()
             self.wfile.write(data)
 
