@@ -46,6 +46,7 @@
         "views/product_views.xml",
         "views/messenger_webhook_event_views.xml",
         "views/messenger_menus.xml",
+        "views/messenger_route_views.xml",
     ],
     "demo": ["demo/messenger_demo.xml"],
     "assets": {

@@ -11,6 +11,7 @@ from ..core import outbox
 from ..core.providers import BLOCKED, OPTED_OUT, PERMANENT
 from .messenger_access import MANAGER, check_group
 from .messenger_contact import UNSUBSCRIBE_PAYLOAD
+from .messenger_route import FALLBACK_KINDS
 
 STATES = [
     ("queued", "Queued"),
@@ -108,6 +109,21 @@ class MessengerMessage(models.Model):
     )
     mailing_id = fields.Many2one("mailing.mailing", "Campaign", ondelete="cascade")
     mailing_trace_id = fields.Many2one("mailing.trace", ondelete="set null")
+    fallback_of_id = fields.Many2one(
+        "messenger.message",
+        "Fallback Of",
+        readonly=True,
+        ondelete="set null",
+        index="btree_not_null",
+        help="The message that could not be delivered on its channel, which this one carries on another.",
+    )
+    fallback_ids = fields.One2many("messenger.message", "fallback_of_id", readonly=True)
+    fallback_id = fields.Many2one(
+        "messenger.message",
+        "Sent Again As",
+        compute="_compute_fallback_id",
+        help="This message could not be delivered here: it went on through another channel as this one.",
+    )
     callback_id = fields.Char(
         "Answers Button Press", readonly=True, help="Technical: the provider's id of the button press this answers."
     )
@@ -135,12 +151,22 @@ class MessengerMessage(models.Model):
             """CREATE UNIQUE INDEX IF NOT EXISTS messenger_message_mailing_contact_uniq
                ON messenger_message (mailing_id, contact_id) WHERE mailing_id IS NOT NULL"""
         )
+        # A message that could not be delivered goes on through another channel once.
+        self.env.cr.execute(
+            """CREATE UNIQUE INDEX IF NOT EXISTS messenger_message_fallback_uniq
+               ON messenger_message (fallback_of_id) WHERE fallback_of_id IS NOT NULL"""
+        )
         # ...and checks that a chat has no older pending message.
         self.env.cr.execute(
             """CREATE INDEX IF NOT EXISTS messenger_message_pending_contact_idx
                ON messenger_message (contact_id, id)
                WHERE state IN ('queued', 'sending')"""
         )
+
+    @api.depends("fallback_ids")
+    def _compute_fallback_id(self):
+        for message in self:
+            message.fallback_id = message.fallback_ids[:1]
 
     @api.model
     def _queue(self, vals_list):
@@ -213,7 +239,97 @@ class MessengerMessage(models.Model):
             failed.contact_id._set_consent("blocked", "provider", result.reason)
         elif result.outcome == OPTED_OUT:
             failed.contact_id._set_consent("unsubscribed", "provider", result.reason)
+        if not result.maybe_delivered:  # one that may have arrived is for a person to check
+            failed._fall_back()
         return failed
+
+    # -- reaching the customer on another channel --------------------------------------
+    def _chain(self):
+        """This message and the ones it carries on for, back to the first."""
+        self.ensure_one()
+        chain, message = self.browse(), self
+        while message and message not in chain:
+            chain |= message
+            message = message.fallback_of_id
+        return chain
+
+    def _fall_back(self):
+        """Queue each of these undelivered messages (failed or cancelled) once more, on the
+        customer's next channel that may receive it and that its chain has not tried yet
+        (messenger.contact._reachable_by_partner, in the order of messenger.route). In the
+        transaction that records the failure, so that a process that dies leaves either
+        both or neither; and once: a message has at most one fallback (a unique index
+        says so too). Marketing never falls back. Returns the new messages."""
+        eligible = self.filtered(
+            lambda m: (
+                m.direction == "out"
+                and m.kind in FALLBACK_KINDS
+                and m.state in ("failed", "cancelled")
+                and not m.callback_id
+                and m.contact_id.partner_id
+            )
+        )
+        if not eligible:
+            return self.browse()
+        self.flush_model(["fallback_of_id"])
+        self.env.cr.execute(
+            "SELECT fallback_of_id FROM messenger_message WHERE fallback_of_id = ANY(%s)", [eligible.ids]
+        )
+        done = {r[0] for r in self.env.cr.fetchall()}
+        Contact = self.env["messenger.contact"].sudo()
+        vals_list, notes = [], []
+        for message in eligible.filtered(lambda m: m.id not in done):
+            chain = message._chain()
+            partner = message.contact_id.partner_id
+            company = message.channel_id.company_id
+            contact = Contact._reachable_by_partner(
+                partner, message.kind, company=company or None, exclude=chain.channel_id
+            ).get(partner.id)
+            if not contact:
+                continue
+            vals_list.append(
+                {
+                    "channel_id": contact.channel_id.id,
+                    "contact_id": contact.id,
+                    "direction": "out",
+                    "kind": message.kind,
+                    "body": message.body,
+                    "body_format": message.body_format,
+                    "image_url": message.image_url,
+                    "buttons": message.buttons,
+                    "priority": message.priority,
+                    "res_model": message.res_model,
+                    "res_id": message.res_id,
+                    "fallback_of_id": message.id,
+                }
+            )
+            notes.append((message, contact))
+        copies = self.sudo()._queue(vals_list)
+        for copy, (message, contact) in zip(copies, notes, strict=True):
+            copy._log_fallback(message, contact)
+        return copies
+
+    def _log_fallback(self, original, contact):
+        """Say on the record (an order) that the message goes on through another channel,
+        and give the new message its own status note there."""
+        self.ensure_one()
+        record = self.env[self.res_model].browse(self.res_id) if self.res_model in self.env else None
+        if not record or not record.exists() or not hasattr(record, "_message_log"):
+            return
+        reason = original.failure_reason or dict(self._fields["failure_type"]._description_selection(self.env)).get(
+            original.failure_type, ""
+        )
+        record.sudo()._message_log(
+            body=Markup("<p>%s</p>")
+            % _(
+                "Not delivered through %(channel)s (%(reason)s): sent again through %(next)s.",
+                channel=original.channel_id.name,
+                reason=reason,
+                next=contact.channel_id.name,
+            )
+        )
+        log = record.sudo()._message_log(body=self._chatter_log_body(contact, self.body, self.state))
+        self.chatter_log_id = log
 
     # The bulk forms, in SQL, for the dispatcher and campaigns (100,000 rows at a time).
     # Each moves only rows in a state the move starts from, and keeps traces in step.
