@@ -407,15 +407,9 @@ class MessengerDispatcher(models.AbstractModel):
         messages = self.env["messenger.message"].browse([r[0] for r in self.env.cr.fetchall()])
         messages.invalidate_recordset()
         for channel, group in messages.grouped("channel_id").items():
-            group._to(
-                "cancelled",
-                failure_type="provider_unavailable",
-                failure_reason=_(
-                    "%(channel)s could not send it for %(minutes)s minutes.",
-                    channel=channel.name,
-                    minutes=f"{channel.fallback_after_minutes:g}",
-                ),
-            )._fall_back()
+            minutes = f"{channel.fallback_after_minutes:g}"
+            reason = _("%(channel)s could not send it for %(minutes)s minutes.", channel=channel.name, minutes=minutes)
+            group._to("cancelled", failure_type="provider_unavailable", failure_reason=reason)._fall_back()
 
     def _recover_interrupted(self):
         """Rows left in ``sending`` by a process that died: resend only where the provider
