@@ -5,10 +5,11 @@ from markupsafe import Markup
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import clean_context
+from odoo.tools import clean_context, plaintext2html
 
 from ..core import outbox
 from ..core.providers import BLOCKED, OPTED_OUT, PERMANENT
+from ..core.text import html_to_plain
 from .messenger_access import MANAGER, check_group
 from .messenger_contact import UNSUBSCRIBE_PAYLOAD
 from .messenger_route import FALLBACK_KINDS
@@ -123,6 +124,15 @@ class MessengerMessage(models.Model):
         "Sent Again As",
         compute="_compute_fallback_id",
         help="This message could not be delivered here: it went on through another channel as this one.",
+    )
+    fallback_medium = fields.Selection(
+        [("email", "E-mail"), ("sms", "SMS")],
+        "Sent Again By",
+        readonly=True,
+        help="No messenger channel was left to carry this message: it went by e-mail or SMS.",
+    )
+    fallback_mail_id = fields.Many2one(
+        "mail.message", "Sent Again In", readonly=True, ondelete="set null", help="The e-mail or SMS that carried it."
     )
     callback_id = fields.Char(
         "Answers Button Press", readonly=True, help="Technical: the provider's id of the button press this answers."
@@ -278,7 +288,7 @@ class MessengerMessage(models.Model):
         done = {r[0] for r in self.env.cr.fetchall()}
         Contact = self.env["messenger.contact"].sudo()
         vals_list, notes = [], []
-        for message in eligible.filtered(lambda m: m.id not in done):
+        for message in eligible.filtered(lambda m: m.id not in done and not m.fallback_medium):
             chain = message._chain()
             partner = message.contact_id.partner_id
             company = message.channel_id.company_id
@@ -286,6 +296,8 @@ class MessengerMessage(models.Model):
                 partner, message.kind, company=company or None, exclude=chain.channel_id
             ).get(partner.id)
             if not contact:
+                order = self.env["messenger.route"]._channel_order(partner, message.kind, company or None)
+                message._fall_back_off_messenger(partner, order[partner.id])
                 continue
             vals_list.append(
                 {
@@ -309,25 +321,60 @@ class MessengerMessage(models.Model):
             copy._log_fallback(message, contact)
         return copies
 
+    def _fall_back_off_messenger(self, partner, order):
+        """The last links of the order, once no messenger channel is left: an e-mail or an
+        SMS through Odoo's own mail and sms (an optional app), queued for their crons."""
+        self.ensure_one()
+        record = self._record() or partner
+        for medium in [step for step in order if step in ("email", "sms")]:
+            if medium == "email" and partner.email:
+                body = self.body if self.body_format == "html" else plaintext2html(self.body or "")
+                sent = (
+                    record.sudo()
+                    .with_context(mail_notify_force_send=False)
+                    .message_post(
+                        body=body, partner_ids=partner.ids, message_type="comment", subtype_xmlid="mail.mt_comment"
+                    )
+                )
+            elif medium == "sms" and "sms.sms" in self.env and (partner.mobile or partner.phone):
+                text = html_to_plain(self.body) if self.body_format == "html" else self.body or ""
+                sent = record.sudo()._message_sms(text, partner_ids=partner.ids, put_in_queue=True)
+            else:
+                continue
+            self.write({"fallback_medium": medium, "fallback_mail_id": sent.id})
+            if record != partner:
+                label = dict(self._fields["fallback_medium"]._description_selection(self.env))[medium]
+                record.sudo()._message_log(body=self._fallback_note(label))
+            return True
+        return False
+
+    def _record(self):
+        """The record the message is about (an order), if it still exists and has a chatter."""
+        self.ensure_one()
+        if self.res_model not in self.env or not self.res_id:
+            return None
+        record = self.env[self.res_model].browse(self.res_id).exists()
+        return record if record and hasattr(record, "_message_log") else None
+
+    def _fallback_note(self, next_label):
+        reason = self.failure_reason or dict(self._fields["failure_type"]._description_selection(self.env)).get(
+            self.failure_type, ""
+        )
+        return Markup("<p>%s</p>") % _(
+            "Not delivered through %(channel)s (%(reason)s): sent again through %(next)s.",
+            channel=self.channel_id.name,
+            reason=reason,
+            next=next_label,
+        )
+
     def _log_fallback(self, original, contact):
         """Say on the record (an order) that the message goes on through another channel,
         and give the new message its own status note there."""
         self.ensure_one()
-        record = self.env[self.res_model].browse(self.res_id) if self.res_model in self.env else None
-        if not record or not record.exists() or not hasattr(record, "_message_log"):
+        record = self._record()
+        if not record:
             return
-        reason = original.failure_reason or dict(self._fields["failure_type"]._description_selection(self.env)).get(
-            original.failure_type, ""
-        )
-        record.sudo()._message_log(
-            body=Markup("<p>%s</p>")
-            % _(
-                "Not delivered through %(channel)s (%(reason)s): sent again through %(next)s.",
-                channel=original.channel_id.name,
-                reason=reason,
-                next=contact.channel_id.name,
-            )
-        )
+        record.sudo()._message_log(body=original._fallback_note(contact.channel_id.name))
         log = record.sudo()._message_log(body=self._chatter_log_body(contact, self.body, self.state))
         self.chatter_log_id = log
 

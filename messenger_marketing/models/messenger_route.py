@@ -30,16 +30,30 @@ class MessengerRoute(models.Model):
         default="transactional",
     )
     sequence = fields.Integer(default=10)
-    channel_id = fields.Many2one("messenger.channel", required=True, ondelete="cascade", check_company=True)
+    medium = fields.Selection(
+        [("messenger", "Messenger channel"), ("email", "E-mail"), ("sms", "SMS")],
+        "Through",
+        required=True,
+        default="messenger",
+        help="E-mail and SMS are the last links, after every messenger channel: through Odoo's own mail and SMS "
+        "(with the SMS app installed), to the customer's address or number.",
+    )
+    channel_id = fields.Many2one("messenger.channel", ondelete="cascade", check_company=True)
 
     _sql_constraints = [
         ("channel_once", "UNIQUE(company_id, partner_id, kind, channel_id)", "A channel comes once in an order."),
+        (
+            "channel_for_messenger",
+            "CHECK(medium != 'messenger' OR channel_id IS NOT NULL)",
+            "Choose the messenger channel.",
+        ),
     ]
 
     @api.model
     def _channel_order(self, partners, kind, company):
-        """{partner id: [channel ids]}: each partner's own order of channels for ``kind``
-        (theirs, else their commercial partner's), else the company's; [] where none is set."""
+        """{partner id: [channel id, or "email" / "sms"]}: each partner's own order of
+        channels for ``kind`` (theirs, else their commercial partner's), else the
+        company's; [] where none is set."""
         routes = self.sudo().search(
             [
                 ("kind", "=", kind),
@@ -49,7 +63,8 @@ class MessengerRoute(models.Model):
         )
         by_partner = {}
         for route in routes:
-            by_partner.setdefault(route.partner_id.id, []).append(route.channel_id.id)
+            step = route.channel_id.id if route.medium == "messenger" else route.medium
+            by_partner.setdefault(route.partner_id.id, []).append(step)
         company_order = by_partner.get(False, [])
         return {
             partner.id: by_partner.get(partner.id) or by_partner.get(partner.commercial_partner_id.id) or company_order

@@ -154,6 +154,49 @@ class TestFallback(ProvidersSetupMixin, TelegramSetupMixin, TransactionCase):
         self.assertFalse(first._fall_back(), "a message falls back once")
         self.assertEqual(len(self.order_messages(order)), 2)
 
+    def test_email_then_sms_are_the_last_links(self):
+        self.prefer(self.telegram, self.max)
+        self.env["messenger.route"].create(
+            [
+                {"medium": "email", "kind": "transactional", "sequence": 8},
+                {"medium": "sms", "kind": "transactional", "sequence": 9},
+            ]
+        )
+        partner, on_telegram, on_max = self.customer()
+        partner.email = "ivan@example.com"
+        self.fake.block(on_telegram.chat_id)
+        self.max_fake.block(on_max.chat_id)
+        order = self.confirm_order(partner)
+        self.dispatch()
+        first, again = self.order_messages(order)
+        self.assertEqual((first.fallback_id, again.state), (again, "failed"))
+        self.assertFalse(first.fallback_medium, "the next messenger channel carried it")
+        self.assertEqual(again.fallback_medium, "email")
+        mail = again.fallback_mail_id
+        self.assertEqual((mail.model, mail.res_id, mail.message_type), ("sale.order", order.id, "comment"))
+        self.assertIn(partner, mail.partner_ids)
+        self.assertIn(order.name, mail.body)
+        outgoing = self.env["mail.mail"].search([("mail_message_id", "=", mail.id)])
+        self.assertEqual((outgoing.state, outgoing.recipient_ids), ("outgoing", partner), "queued for the mail cron")
+        notes = order.message_ids.mapped("body")
+        self.assertTrue(any("Not delivered through MAX bot" in n and "E-mail" in n for n in notes), notes)
+        self.assertFalse(again._fall_back(), "once")
+        # no e-mail address: the SMS app, when installed, takes it
+        other, on_telegram, on_max = self.customer("Olga Petrova")
+        other.mobile = "+7 912 345-67-89"
+        self.fake.block(on_telegram.chat_id)
+        self.max_fake.block(on_max.chat_id)
+        order = self.confirm_order(other)
+        self.dispatch()
+        _first, again = self.order_messages(order)
+        if "sms.sms" in self.env:
+            self.assertEqual(again.fallback_medium, "sms")
+            sms = self.env["sms.sms"].search([("mail_message_id", "=", again.fallback_mail_id.id)])
+            self.assertEqual((sms.state, sms.partner_id), ("outgoing", other), "queued for the SMS cron")
+            self.assertIn(order.name, sms.body)
+        else:
+            self.assertFalse(again.fallback_medium)
+
     def test_an_outage_longer_than_the_setting_falls_back(self):
         self.prefer(self.telegram, self.max)
         self.telegram.fallback_after_minutes = 0.01  # 0.6 seconds
