@@ -114,7 +114,7 @@ class MessengerDispatcher(models.AbstractModel):
         self = self.sudo()  # noqa: PLW0642 - the dispatcher acts for every company
         deadline = time.monotonic() + time_budget
         self._recover_interrupted()
-        self._fall_back_stalled()
+        self._fall_back_stalled(channel_ids)
         run = Run()
         try:
             return run_loop(_Store(self, channel_ids, auto_commit), run, deadline)
@@ -387,7 +387,7 @@ class MessengerDispatcher(models.AbstractModel):
         return sum(len(outcome.results) for outcome in outcomes)
 
     # -- housekeeping ------------------------------------------------------------------
-    def _fall_back_stalled(self):
+    def _fall_back_stalled(self, channel_ids=None):
         """Order updates and conversation messages that their channel has not managed to
         send for longer than its "Fall Back After" (an outage: retried and still queued, or
         the channel paused for longer than that): cancelled there, and sent through the
@@ -401,8 +401,9 @@ class MessengerDispatcher(models.AbstractModel):
                  AND ((m.attempts > 0
                        AND m.create_date < %(now)s - make_interval(secs => c.fallback_after_minutes * 60))
                       OR c.pacing_next_slot > %(now)s + make_interval(secs => c.fallback_after_minutes * 60))
+                 AND (%(channels)s IS NULL OR m.channel_id = ANY(%(channels)s))
                FOR UPDATE OF m SKIP LOCKED""",
-            {"kinds": list(FALLBACK_KINDS), "now": _now()},
+            {"kinds": list(FALLBACK_KINDS), "now": _now(), "channels": list(channel_ids) if channel_ids else None},
         )
         messages = self.env["messenger.message"].browse([r[0] for r in self.env.cr.fetchall()])
         messages.invalidate_recordset()
