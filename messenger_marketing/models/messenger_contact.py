@@ -1,4 +1,5 @@
 import re
+import uuid
 from datetime import timedelta
 
 from markupsafe import Markup
@@ -8,6 +9,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tools import html2plaintext
 
 from ..core import outbox
+from ..core.providers import InboundEvent
 from .messenger_access import MANAGER, USER, check_group, check_protected_fields
 
 # Whole-message words that unsubscribe, compared case-insensitively after trimming.
@@ -581,6 +583,17 @@ class MessengerContact(models.Model):
     def action_subscribe(self):
         check_group(self, USER, "write")
         self._set_consent("subscribed", "manual", self.env.user.name)
+        return True
+
+    def action_sandbox_block(self):
+        """Play the person who blocks the bot, on a sandbox channel only, through the path
+        of a webhook: to try what follows (the fallback to the customer's next channel)."""
+        check_group(self, MANAGER, "write")
+        for contact in self.sudo():
+            if contact.channel_id.provider != "sandbox":
+                raise UserError(_("On a messenger, only the person can block the bot; in Odoo, a sandbox contact can."))
+            event = InboundEvent(f"sandbox-block-{uuid.uuid4().hex}", "blocked", chat_id=contact.chat_id)
+            self.env["messenger.inbound"].sudo()._process(contact.channel_id, [event])
         return True
 
     def _lang(self):

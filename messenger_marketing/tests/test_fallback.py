@@ -6,6 +6,7 @@ when a dispatcher is killed in the middle of a run."""
 import collections
 import time
 
+from odoo.exceptions import UserError
 from odoo.tests import TransactionCase, tagged
 
 from .common import ProvidersSetupMixin, TelegramSetupMixin
@@ -196,6 +197,31 @@ class TestFallback(ProvidersSetupMixin, TelegramSetupMixin, TransactionCase):
             self.assertIn(order.name, sms.body)
         else:
             self.assertFalse(again.fallback_medium)
+
+    def test_the_demo_way_two_sandboxes(self):
+        """As in the demo: no token, a second sandbox channel in MAX's place."""
+        first, second = self.env["messenger.channel"].create(
+            [{"name": "Sandbox", "provider": "sandbox"}, {"name": "MAX (sandbox)", "provider": "sandbox"}]
+        )
+        self.prefer(first, second)
+        partner = self.env["res.partner"].create({"name": "Azure"})
+        here, there = self.env["messenger.contact"].create(
+            [
+                {"name": "Azure", "channel_id": c.id, "chat_id": "azure", "partner_id": partner.id}
+                for c in (first, second)
+            ]
+        )
+        queued = self.order_messages(self.confirm_order(partner))
+        self.assertEqual(queued.channel_id, first)
+        here.action_sandbox_block()  # the customer blocks the bot before it is sent
+        self.assertEqual((here.state, queued.state), ("blocked", "cancelled"))
+        self.assertEqual((queued.fallback_id.channel_id, queued.fallback_id.contact_id), (second, there))
+        later = self.order_messages(self.confirm_order(partner))
+        self.assertEqual(later.channel_id, second, "the next update goes there at once")
+        self.env["messenger.dispatcher"]._dispatch(time_budget=2, channel_ids=(first | second).ids)
+        self.assertEqual((queued.fallback_id.state, later.state), ("sent", "sent"))
+        with self.assertRaisesRegex(UserError, "only the person can block the bot"):
+            self.make_contact(self.telegram, "not-sandbox").action_sandbox_block()
 
     def test_an_outage_longer_than_the_setting_falls_back(self):
         self.prefer(self.telegram, self.max)
