@@ -198,6 +198,21 @@ class TestFallback(ProvidersSetupMixin, TelegramSetupMixin, TransactionCase):
         else:
             self.assertFalse(again.fallback_medium)
 
+    def test_a_closed_window_falls_back(self):
+        whatsapp, graph = self.setup_graph(self.env, "whatsapp")
+        graph.reset()
+        self.prefer(whatsapp, self.max)
+        partner, _on_telegram, on_max = self.customer()
+        # wrote 30 hours ago: WhatsApp's 24-hour window is closed, and the rule has no template
+        self.make_contact(whatsapp, "79120000001", inbound_hours_ago=30, partner_id=partner.id)
+        order = self.confirm_order(partner)
+        self.env["messenger.dispatcher"]._dispatch(time_budget=5, channel_ids=[whatsapp.id, self.max.id])
+        first, again = self.order_messages(order)
+        self.assertEqual((first.channel_id, first.state, first.failure_type), (whatsapp, "failed", "window"))
+        self.assertEqual((again.channel_id, again.state), (self.max, "sent"))
+        self.assertEqual(graph.bodies("79120000001"), [], "refused before any call")
+        self.assertEqual(len(self.max_fake.texts(on_max.chat_id)), 1)
+
     def test_the_demo_way_two_sandboxes(self):
         """As in the demo: no token, a second sandbox channel in MAX's place."""
         first, second = self.env["messenger.channel"].create(

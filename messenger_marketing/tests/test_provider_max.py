@@ -104,6 +104,13 @@ class TestMax(ProvidersSetupMixin, WebhookMixin, HttpCase):
         self.fake.block("906")
         self.dispatch_channel(self.channel)
         self.assertEqual((refused.state, refused.failure_type, other.state), ("failed", "blocked", "blocked"))
+        # removed from a group chat: that chat is blocked; an update the product does not use is only recorded
+        self.post_update({"update_type": "bot_removed", "chat_id": -7001, "user": user(905), "is_channel": False})
+        self.assertEqual(self.contact_of(self.channel, -7001).state, "blocked")
+        self.assertEqual(
+            self.post_update({"update_type": "dialog_muted", "chat_id": 1, "user": user(905)}).status_code, 200
+        )
+        self.assertEqual(self.events_of(self.channel).filtered(lambda e: "dialog_muted" in e.event_id).kind, "other")
 
     def test_forged_or_missing_secret_is_403(self):
         update = self.message_created("hi", user_id=907)
