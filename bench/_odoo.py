@@ -74,3 +74,49 @@ def environment(conf, db):
     registry = odoo.modules.registry.Registry(db)
     cr = registry.cursor()
     return registry, cr, api.Environment(cr, odoo.SUPERUSER_ID, {})
+
+
+# the tables whose size changes what the hot paths cost (issue: webhooks slowed down with
+# 100,000 contacts in the database)
+SIZED_TABLES = (
+    "messenger_contact",
+    "messenger_message",
+    "messenger_webhook_event",
+    "mailing_trace",
+    "mail_message",
+    "res_partner",
+)
+LIBRARIES = ("psycopg2", "python-telegram-bot", "httpx", "requests", "vk-api", "werkzeug", "psutil")
+
+
+def describe(env):
+    """Print what a figure depends on besides the code: the machine, its load, the
+    database's table sizes and the library versions, so that two runs can be compared."""
+    import platform
+    from importlib import metadata
+
+    import odoo
+
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    load = " ".join(f"{value:.2f}" for value in os.getloadavg())
+    print(f"machine: {cpu}, {os.cpu_count()} cores, load {load} (1, 5, 15 min)")
+    env.cr.execute("SHOW server_version")
+    server = env.cr.fetchone()[0]
+    env.cr.execute(
+        "SELECT relname, n_live_tup FROM pg_stat_user_tables WHERE relname = ANY(%s) ORDER BY relname",
+        [list(SIZED_TABLES)],
+    )
+    print("rows: " + ", ".join(f"{name} {rows:,}" for name, rows in env.cr.fetchall()))
+    versions = []
+    for name in LIBRARIES:
+        try:
+            versions.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            versions.append(f"{name} -")
+    base = f"Python {platform.python_version()}, Odoo {odoo.release.version}, PostgreSQL {server}"
+    print(f"versions: {base}, " + ", ".join(versions))

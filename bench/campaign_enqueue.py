@@ -141,7 +141,10 @@ def main():
     args = parser.parse_args()
     if args.child:
         return child(args.child[0], int(args.child[1]))
-    _odoo.ensure_database(DB, "messenger_marketing,mass_mailing_sms")
+    conf = _odoo.ensure_database(DB, "messenger_marketing,mass_mailing_sms")
+    _registry, cr, env = _odoo.environment(conf, DB)
+    _odoo.describe(env)
+    cr.close()
     print(
         f"{'recipients':>10} | {'ours s':>8} {'ours MB':>8} | {'SMS s':>8} {'SMS MB':>8} | {'faster':>7} {'memory':>7}"
     )

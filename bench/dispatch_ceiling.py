@@ -71,6 +71,7 @@ def main():
     args = parser.parse_args()
     conf = _odoo.ensure_database(_dispatch.DB, _dispatch.MODULES)
     _registry, cr, env = _odoo.environment(conf, _dispatch.DB)
+    _odoo.describe(env)
     provider = _dispatch.PROVIDERS[args.provider]
     print(
         f"{args.count} messages over {args.channels} channels to a fake {provider.code} server with no limit, "

@@ -64,6 +64,7 @@ def main():
     args = parser.parse_args()
     conf = _odoo.ensure_database(_dispatch.DB, _dispatch.MODULES)
     _registry, cr, env = _odoo.environment(conf, _dispatch.DB)
+    _odoo.describe(env)
     print(f"{args.count} messages per provider, one dispatcher, database {_dispatch.DB}")
     print(
         f"{'provider':>9} {'limit/s':>7} | {'sent':>6} {'requests':>8} {'twice':>5} | {'msg/s':>6} {'share':>6} "

@@ -147,6 +147,7 @@ def main():
     rng = random.Random(42)
     conf = _odoo.ensure_database(DB, "messenger_marketing_support")
     _registry, cr, env = _odoo.environment(conf, DB)
+    _odoo.describe(env)
     from odoo.addons.messenger_marketing_support.models.messenger_support_article import TS_CONFIGS  # after the setup
 
     try:

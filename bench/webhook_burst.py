@@ -183,6 +183,7 @@ def main():
     args = parser.parse_args()
     conf = _odoo.ensure_database(DB, MODULES)
     _registry, cr, env = _odoo.environment(conf, DB)
+    _odoo.describe(env)
     channel_id, key, secret = make_channel(env)
     bodies, distinct = updates(args.count)
     port = free_port()

@@ -318,7 +318,6 @@ class MessengerDispatcher(models.AbstractModel):
             kind=message.kind,
             inbound_age=inbound_age,
             template=template,
-            callback_id=message.callback_id or "",
         )
 
     # -- results -----------------------------------------------------------------------

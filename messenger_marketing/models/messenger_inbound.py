@@ -204,9 +204,6 @@ class MessengerInbound(models.AbstractModel):
 
     def _handle_button(self, contact, event):
         self._record(contact, event, _("[button] %s", self._button_text(contact, event)))
-        if event.callback_id and contact.channel_id._provider_class().answers_callbacks:
-            # the platform waits for an answer to the press: it goes out first, after commit
-            contact._send("✓", kind="service", priority=10, callback_id=event.callback_id)
         if event.payload == UNSUBSCRIBE_PAYLOAD:
             contact._unsubscribe("button", event.payload)
             return

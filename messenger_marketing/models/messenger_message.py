@@ -134,9 +134,6 @@ class MessengerMessage(models.Model):
     fallback_mail_id = fields.Many2one(
         "mail.message", "Sent Again In", readonly=True, ondelete="set null", help="The e-mail or SMS that carried it."
     )
-    callback_id = fields.Char(
-        "Answers Button Press", readonly=True, help="Technical: the provider's id of the button press this answers."
-    )
 
     def init(self):
         # The dispatcher's claim query reads only due outgoing rows.
@@ -184,7 +181,7 @@ class MessengerMessage(models.Model):
         (the cron trigger is only seen by the cron runner after commit)."""
         # callers' "default_…" context keys (a wizard's default_mailing_id…) are not ours
         messages = self.with_context(clean_context(self.env.context)).create(vals_list)
-        answers = messages.filtered(lambda m: m.kind == "service" and not m.callback_id)
+        answers = messages.filtered(lambda m: m.kind == "service")
         for contact, replies in answers.grouped("contact_id").items():
             contact._note_answered(replies[-1].body)
         if messages:
@@ -275,7 +272,6 @@ class MessengerMessage(models.Model):
                 m.direction == "out"
                 and m.kind in FALLBACK_KINDS
                 and m.state in ("failed", "cancelled")
-                and not m.callback_id
                 and m.contact_id.partner_id
             )
         )

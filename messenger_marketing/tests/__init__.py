@@ -19,6 +19,7 @@ from . import (
     test_multi_company,
     test_outbox,
     test_price_alert,
+    test_provider_media,
     test_provider_meta,
     test_provider_registry,
     test_provider_vk,

@@ -4,6 +4,7 @@ dev.max.ru's Update objects, sends through the dispatcher, files by upload."""
 import asyncio
 import itertools
 import json
+import time
 
 from odoo.exceptions import UserError
 from odoo.tests import HttpCase, tagged
@@ -87,9 +88,24 @@ class TestMax(ProvidersSetupMixin, WebhookMixin, HttpCase):
         }
         self.assertEqual(self.post_update(press).status_code, 200)
         self.assertIn("[button] size_m", contact.message_ids_messenger.mapped("body"))
-        self.dispatch_channel(self.channel)
         self.assertEqual(self.fake.state()["answers"], [{"callback_id": "cb-777", "body": {"notification": "✓"}}])
         self.assertEqual(self.fake.sent, [], "the answer is no message in the chat")
+        # MAX down: the press is still taken, the answer's failure only logged
+        self.fake.refuse(1)
+        again = {**press, "callback": {**press["callback"], "callback_id": "cb-778"}}
+        with self.assertLogs("odoo.addons.messenger_marketing.core.providers.max", "WARNING"):
+            self.assertEqual(self.post_update(again).status_code, 200)
+        self.assertEqual(contact.message_ids_messenger.mapped("body").count("[button] size_m"), 2)
+        self.wait_for_the_fake()
+
+    def wait_for_the_fake(self):
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                return self.fake.state()
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError("the fake MAX API did not come back")
 
     def test_bot_stopped_blocks(self):
         contact = self.make_contact(self.channel, 905)

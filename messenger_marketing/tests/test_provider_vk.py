@@ -1,9 +1,12 @@
+import asyncio
 import json
 
 from odoo import fields
 from odoo.exceptions import UserError
 from odoo.tests import HttpCase, tagged
 
+from ..core.providers import PERMANENT, SENT, OutgoingMessage
+from ..core.providers.telegram import TelegramProvider
 from ..core.providers.vk import random_id
 from .common import ProvidersSetupMixin, WebhookMixin, binding_payload
 from .fakes.vk_server import CONFIRMATION_CODE
@@ -48,11 +51,15 @@ class TestVk(ProvidersSetupMixin, WebhookMixin, HttpCase):
             keyboard["buttons"][0][0]["action"],
             {"type": "open_link", "link": "https://shop.example.com", "label": "Open the shop", "payload": None},
         )
+        # a payload button of an inline keyboard is a callback button: no message in the chat
         unsubscribe = keyboard["buttons"][-1][0]["action"]
-        self.assertEqual((unsubscribe["type"], json.loads(unsubscribe["payload"])), ("text", {"b": "unsub"}))
-        # seven rows do not fit an inline keyboard: a regular one-time keyboard instead
+        self.assertEqual((unsubscribe["type"], json.loads(unsubscribe["payload"])), ("callback", {"b": "unsub"}))
+        # seven rows do not fit an inline keyboard: a regular one-time keyboard instead, whose
+        # buttons send their label as a message (with the payload)
         regular = sent["502"]["keyboard"]
         self.assertEqual((regular["inline"], regular["one_time"], len(regular["buttons"])), (False, True, 7))
+        size = regular["buttons"][0][0]["action"]
+        self.assertEqual((size["type"], json.loads(size["payload"])), ("text", {"b": "size_s"}))
         # the idempotency key VK deduplicates on, derived from the message's uuid
         self.assertEqual(sent["501"]["random_id"], str(random_id(offer.uuid)))
         self.assertEqual(offer.provider_message_id, str(sent["501"]["id"]))
@@ -231,8 +238,12 @@ class TestVk(ProvidersSetupMixin, WebhookMixin, HttpCase):
         self.assertEqual(contact.state, "unsubscribed")
         self.assertEqual(contact.consent_log_ids[:1].method, "button")
         callback = {"user_id": 777, "peer_id": 777, "event_id": "3a1b", "payload": {"b": "contact_us"}}
-        self.post_raw(self.channel, self.vk_event("message_event", callback))
+        answer = self.post_raw(self.channel, self.vk_event("message_event", callback))
+        self.assertEqual(answer.text, "ok")
         self.assertIn("[button] contact_us", contact.message_ids_messenger.mapped("body"))
+        # the press is acknowledged, or the button spins in the person's app
+        acks = [params for name, params in self.fake.calls if name == "messages.sendMessageEventAnswer"]
+        self.assertEqual(acks, [{"event_id": "3a1b", "user_id": "777", "peer_id": "777", "v": "5.199"}])
         self.post_raw(self.channel, self.vk_event("message_deny", {"user_id": 777}))
         self.assertEqual(contact.state, "blocked")
         self.post_raw(self.channel, self.vk_event("message_allow", {"user_id": 777, "key": "promo"}))
@@ -248,3 +259,91 @@ class TestVk(ProvidersSetupMixin, WebhookMixin, HttpCase):
         read = {"from_id": 779, "peer_id": 779, "read_message_id": int(first.provider_message_id)}
         self.post_raw(self.channel, self.vk_event("message_read", read))
         self.assertEqual((first.state, second.state), ("read", "sent"))
+
+    # -- pictures, files and callback buttons -----------------------------------------------
+    def test_picture_goes_as_an_uploaded_photo_once_per_run_or_else_as_a_link(self):
+        url, gone = self.fake.media_url("photo.jpg"), self.fake.media_url("gone.jpg")
+        first = self.make_contact(self.channel, 601)._send("New oak desk", image_url=url)
+        second = self.make_contact(self.channel, 602)._send("New oak desk", image_url=url)
+        lost = self.make_contact(self.channel, 603)._send("Old desk", image_url=gone)
+        self.dispatch_channel(self.channel)
+        self.assertEqual({first.state, second.state, lost.state}, {"sent"})
+        sent = {s["peer_id"]: s for s in self.fake.sent}
+        # one upload of the picture, attached to every message of the run
+        self.assertEqual([(u["kind"], u["filename"]) for u in self.fake.uploads], [("photo", "photo.jpg")])
+        photo = self.fake.state()["saved"][0]
+        self.assertEqual([sent[p]["attachment"] for p in ("601", "602")], [photo, photo])
+        self.assertEqual(sent["601"]["text"], "New oak desk")
+        # a picture that cannot be fetched goes as a link, as before
+        self.assertEqual((sent["603"]["attachment"], sent["603"]["text"]), (None, f"Old desk\n\n{gone}"))
+
+    def test_message_with_a_photo_and_no_text_is_taken(self):
+        photo = {"id": 5, "owner_id": 777, "sizes": [{"type": "x", "url": self.fake.media_url("photo.jpg")}]}
+        response = self.post_raw(self.channel, self.message_new("", attachments=[{"type": "photo", "photo": photo}]))
+        self.assertEqual((response.status_code, response.text), (200, "ok"))
+        self.assertEqual(len(self.events_of(self.channel)), 1)
+        self.assertTrue(self.contact_of(self.channel, 777))
+
+    def card(self, name, image="photo.jpg", **extra):
+        buttons = [
+            {"text": "Order", "payload": f"order_{name}"},
+            {"text": "More", "url": f"https://shop.example.com/{name}"},
+        ]
+        return {
+            "title": name.title(),
+            "description": f"Solid {name}, 120 cm",
+            "image_url": self.fake.media_url(image) if image else "",
+            "url": f"https://shop.example.com/{name}",
+            "buttons": buttons,
+            **extra,
+        }
+
+    def send_now(self, *messages):
+        provider = self.channel._provider()
+
+        async def run():
+            await provider.open()
+            try:
+                return [await provider.send(m) for m in messages]
+            finally:
+                await provider.close()
+
+        return asyncio.run(run())
+
+    def test_product_cards_go_as_a_carousel(self):
+        self.fake.set(per_chat_interval=0)
+        cards = [self.card("oak desk"), self.card("pine desk")]
+        message = OutgoingMessage(1, "611", "Desks for you", cards=cards, idempotency_key="cards-1")
+        self.assertIsNone(self.channel._provider().precheck(message))
+        # a card without a picture: no element has one (VK refuses elements that differ)
+        plain = OutgoingMessage(
+            2, "612", "Chairs", cards=[self.card("oak chair"), self.card("stool", image="")], idempotency_key="c-2"
+        )
+        results = self.send_now(message, plain)
+        self.assertEqual([r.outcome for r in results], [SENT, SENT], [r.reason for r in results])
+        sent = {s["peer_id"]: s for s in self.fake.sent}
+        self.assertEqual(sent["611"]["text"], "Desks for you")
+        elements = sent["611"]["template"]["elements"]
+        self.assertEqual([e["title"] for e in elements], ["Oak Desk", "Pine Desk"])
+        # the same picture is uploaded once and shown on both cards
+        self.assertEqual(len(self.fake.uploads), 1)
+        photo = self.fake.state()["saved"][0]
+        self.assertEqual({f"photo{e['photo_id']}" for e in elements}, {photo.rsplit("_", 1)[0]})
+        self.assertEqual(elements[0]["description"], "Solid oak desk, 120 cm")
+        self.assertEqual(elements[0]["action"], {"type": "open_link", "link": "https://shop.example.com/oak desk"})
+        order, more = (b["action"] for b in elements[0]["buttons"])
+        self.assertEqual((order["type"], json.loads(order["payload"])), ("callback", {"b": "order_oak desk"}))
+        self.assertEqual((more["type"], more["link"]), ("open_link", "https://shop.example.com/oak desk"))
+        self.assertEqual(
+            [set(e) for e in sent["612"]["template"]["elements"]], [{"title", "description", "buttons", "action"}] * 2
+        )
+
+    def test_carousels_vk_cannot_show_are_refused_before_any_call(self):
+        provider = self.channel._provider()
+        eleven = OutgoingMessage(1, "613", "Many", cards=[self.card(f"desk {i}") for i in range(11)])
+        self.assertIn("at most 10 cards on VK", provider.precheck(eleven).reason)
+        untitled = OutgoingMessage(2, "613", "", cards=[self.card("desk")])
+        self.assertEqual(provider.precheck(untitled).outcome, PERMANENT)
+        telegram = TelegramProvider(self.channel._provider().config)
+        self.assertIn("Telegram shows no carousel", telegram.precheck(eleven).reason)
+        self.assertEqual(self.fake.calls, [])

@@ -3,6 +3,7 @@
 import hmac
 import json
 import math
+import mimetypes
 from dataclasses import dataclass, field
 
 from ..text import html_to_plain, split_text
@@ -66,6 +67,20 @@ def _check_tree(data, max_depth):
 # What a customer may send us, and what we may send them, as files
 INBOUND_MEDIA_KINDS = ("photo", "document", "voice", "audio", "video", "sticker", "location")
 OUTGOING_FILE_KINDS = ("photo", "document", "audio", "video")
+MB = 1024 * 1024
+
+
+def file_size_text(size):
+    """A size as a person reads it in a refusal: "5 MB", "500 KB", "12.3 MB"; rounded up,
+    so that a file just over a limit does not read as the limit."""
+    if size >= MB:
+        return f"{math.ceil(size * 10 / MB) / 10:g} MB"
+    return f"{max(math.ceil(size / 1024), 1)} KB"
+
+
+def media_filename(media, mimetype):
+    """A file's name for a person's file the platform names not: its kind and extension."""
+    return media.filename or f"{media.kind}{mimetypes.guess_extension(mimetype or '') or ''}"
 
 
 @dataclass
@@ -132,9 +147,10 @@ class OutgoingMessage:
     # {"name", "language", "parameters": [(placeholder, value)]}
     template: dict | None = None
     attachment: OutgoingFile | None = None  # sent with the text as its caption
-    # the answer to a button press, for providers that acknowledge one by a call of its
-    # own (``Provider.answers_callbacks``): the text is the notification the person sees
-    callback_id: str = ""
+    # product cards shown side by side (VK's carousel), under the text: dicts with
+    # ``title``, ``description``, ``image_url``, ``url`` (opened by a tap on the card) and
+    # ``buttons`` (one list of button dicts); only providers with ``max_cards`` take them
+    cards: list = field(default_factory=list)
 
 
 @dataclass
@@ -252,9 +268,6 @@ class Provider:
     webhook_help = ""  # what Register Webhook does, and what the person does for it
     remote = True  # a platform Odoo talks to: a connection to test, a webhook, an API address
     has_templates = False  # approved message templates are synchronised from the provider (WhatsApp)
-    # a button press is answered by a call of its own (MAX's POST /answers), queued as a
-    # message with the press's ``callback_id``; otherwise in the webhook's reply, or not at all
-    answers_callbacks = False
     default_rate_limit = 30.0  # messages per second for the whole channel
     default_per_chat_interval = 1.0  # seconds between two messages to one chat
     has_idempotency_key = False  # a resend after a crash cannot duplicate
@@ -265,6 +278,7 @@ class Provider:
     # the largest file of each OutgoingFile kind the platform takes from a bot, in bytes
     # (a kind missing here is not sent by this provider); precheck refuses bigger ones
     media_limits = {}
+    max_cards = 0  # the cards of one carousel (OutgoingMessage.cards); 0: the platform shows none
     # Seconds after the person's last message in which the platform delivers any message
     # (its customer-service window); 0: no such rule.
     messaging_window = 0.0
@@ -329,6 +343,23 @@ class Provider:
                 f"A text sent with a picture takes at most {self.max_caption_length} characters on {self.label}; "
                 f"this one has {length}.",
             )
+        if message.cards and len(message.cards) > self.max_cards:
+            if not self.max_cards:
+                return self.refuse(message, f"{self.label} shows no carousel of cards.")
+            return self.refuse(
+                message,
+                f"A carousel takes at most {self.max_cards} cards on {self.label}; this one has {len(message.cards)}.",
+            )
+        if message.attachment:
+            refusal = self.check_file(message, message.attachment)
+            if refusal:
+                return refusal
+            if length > self.max_caption_length:
+                return self.refuse(
+                    message,
+                    f"A text sent with a file takes at most {self.max_caption_length} characters on {self.label}; "
+                    f"this one has {length}.",
+                )
         limit = self.text_limit(with_buttons=bool(message.buttons))
         if length > limit:
             return self.refuse(
@@ -336,6 +367,21 @@ class Provider:
             )
         if self.messaging_window and not self.window_open(message):
             return self.outside_window(message)
+        return None
+
+    def check_file(self, message, file):
+        """Refuse a file of a kind the platform does not take from a bot, or above the
+        limit of its kind (``media_limits``): the platform would refuse it after the upload."""
+        limit = self.media_limits.get(file.kind)
+        if not limit:
+            return self.refuse(message, f"{self.label} does not take a file of the kind {file.kind!r} from a bot.")
+        size = len(file.data)
+        if size > limit:
+            return self.refuse(
+                message,
+                f"{self.label} takes a {file.kind} of at most {file_size_text(limit)}; "
+                f"{file.filename or 'this file'} has {file_size_text(size)}.",
+            )
         return None
 
     def window_open(self, message):
@@ -380,6 +426,12 @@ class Provider:
     async def fetch_media(self, media):
         """The file of an InboundMedia, as a FetchedFile; raises MediaError."""
         raise MediaError(f"{self.label} does not hand over files", retryable=False)
+
+    def media_error(self, status, detail=""):
+        """The MediaError of an HTTP answer to a download: a rate limit or the platform's
+        own failure (429, 5xx) may pass; anything else (404 gone, 403 refused) stays."""
+        reason = f"{self.label} did not hand over the file: HTTP {status}" + (f" ({detail})" if detail else "")
+        return MediaError(reason, retryable=status == 429 or status >= 500)
 
     # -- webhooks --------------------------------------------------------------------
     @staticmethod

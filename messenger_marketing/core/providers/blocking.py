@@ -8,12 +8,13 @@ session (a connection pool of the same size) and never touch the database.
 
 import asyncio
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
 from requests.adapters import HTTPAdapter
 
-from .base import Provider
+from .base import MediaError, Provider, file_size_text
 
 _logger = logging.getLogger(__name__)
 
@@ -23,6 +24,7 @@ class BlockingProvider(Provider):
         super().__init__(config)
         self._pool = None
         self.session = None
+        self._call_lock = threading.Lock()  # fetches outside a run take turns: call() holds self.session
 
     def _new_session(self):
         session = requests.Session()
@@ -58,6 +60,39 @@ class BlockingProvider(Provider):
     def send_blocking(self, message):
         """Send one message from a pool thread; return a SendResult, never raise."""
         raise NotImplementedError
+
+    async def fetch_media(self, media):
+        if self._pool is None:  # outside a dispatcher run: a session of its own, in a thread
+            return await asyncio.to_thread(self._fetch_alone, media)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self.fetch_media_blocking, media)
+
+    def _fetch_alone(self, media):
+        with self._call_lock:
+            return self.call(lambda: self.fetch_media_blocking(media))
+
+    def fetch_media_blocking(self, media):
+        """The FetchedFile of an InboundMedia, from a pool thread; raises MediaError."""
+        raise MediaError(f"{self.label} does not hand over files", retryable=False)
+
+    def download(self, url, headers=None, max_size=0):
+        """The bytes and content type at ``url``; MediaError as the answer says (see
+        ``media_error``), retryable on a timeout or a lost connection. ``max_size``: a
+        larger file is refused, not read to its end."""
+        try:
+            with self.session.get(url, headers=headers, timeout=self.config.request_timeout, stream=True) as answer:
+                if answer.status_code >= 400:
+                    answer.content  # noqa: B018 - read to its end, the connection goes back to the pool
+                    raise self.media_error(answer.status_code)
+                data = bytearray()
+                for chunk in answer.iter_content(64 * 1024):
+                    data += chunk
+                    if max_size and len(data) > max_size:
+                        raise MediaError(
+                            f"{self.label} hands over a file larger than {file_size_text(max_size)}", retryable=False
+                        )
+                return bytes(data), answer.headers.get("Content-Type", "").split(";")[0].strip()
+        except requests.exceptions.RequestException as exc:
+            raise MediaError(f"{self.label} did not hand over the file: {exc.__class__.__name__}") from exc
 
     def call(self, action):
         """Run a configuration call (webhook, test) with a session of its own."""

@@ -6,7 +6,7 @@ window every message is refused before any call.
 
 from urllib.parse import quote
 
-from .base import InboundEvent, _lt
+from .base import MB, InboundEvent, _lt
 from .meta import APP_SECRET_STEP, MetaMessagingProvider
 
 
@@ -23,6 +23,10 @@ class InstagramProvider(MetaMessagingProvider):
     max_caption_length = 1000
     default_api_base_url = "https://graph.instagram.com"
     webhook_object = "instagram"
+    upload_platform = "instagram"
+    # https://developers.facebook.com/docs/messenger-platform/instagram/features/attachment-upload:
+    # images (PNG, JPEG, GIF) of at most 8 MB; audio, video and files (PDF) of at most 25 MB
+    media_limits = {"photo": 8 * MB, "document": 25 * MB, "audio": 25 * MB, "video": 25 * MB}
     message_tags = {}
     setup_help = (
         _lt("Your Instagram account must be a <b>professional</b> account linked to a Facebook Page."),

@@ -11,7 +11,6 @@ webhook is a subscription (``POST /subscriptions``) whose ``secret`` comes back 
 ``X-Max-Bot-Api-Secret`` header of every update.
 """
 
-import asyncio
 import hashlib
 import logging
 import re
@@ -23,6 +22,7 @@ from ..text import html_to_plain, split_html, telegram_html
 from .base import (
     BLOCKED,
     MALFORMED,
+    MB,
     PERMANENT,
     SENT,
     TRANSIENT,
@@ -33,6 +33,7 @@ from .base import (
     SendResult,
     WebhookRejectedError,
     _lt,
+    media_filename,
 )
 from .blocking import BlockingProvider
 
@@ -47,8 +48,7 @@ _UPLOAD_TYPES = {"photo": "image", "document": "file", "audio": "audio", "video"
 _ALONE = {"audio", "file"}
 # MAX's inbound attachment types -> InboundMedia kinds
 _INBOUND_KINDS = {"image": "photo", "file": "document", "audio": "audio", "video": "video", "sticker": "sticker"}
-_MB = 1024 * 1024
-_FETCH_LIMIT = 256 * _MB  # the largest file MAX takes (an audio): none from a person is bigger
+_FETCH_LIMIT = 4096 * MB  # the largest file MAX takes: none from a person is bigger
 _TEL = re.compile(r"^TEL[^:]*:(.+)$", re.MULTILINE)
 
 
@@ -74,7 +74,6 @@ class MaxProvider(BlockingProvider):
     code = "max"
     label = "MAX"
     credential_fields = ("token",)
-    answers_callbacks = True  # POST /answers?callback_id=…
     setup_help = (
         _lt(
             "On <b>business.max.ru</b>, register your organisation and pass its verification: MAX admits legal "
@@ -97,7 +96,7 @@ class MaxProvider(BlockingProvider):
     default_per_chat_interval = 1.0
     max_text_length = 4000  # NewMessageBody.text: maxLength 4000
     max_caption_length = 4000  # the text goes in the same message as its attachment
-    media_limits = {"photo": 50 * _MB, "video": 250 * _MB, "audio": 256 * _MB, "document": 4096 * _MB}
+    media_limits = {"photo": 50 * MB, "video": 250 * MB, "audio": 256 * MB, "document": 4096 * MB}
     default_api_base_url = "https://platform-api2.max.ru"
 
     # -- text: MAX renders HTML (b, i, u, s, a, code, pre, mark, h1), a superset of Telegram's
@@ -187,10 +186,6 @@ class MaxProvider(BlockingProvider):
     def send_blocking(self, message):
         text, text_format = self.prepare_text(message.text, message.text_format)
         try:
-            if message.callback_id:
-                # the answer to a button press: a notification the person sees at once
-                self.api("POST", "/answers", {"notification": text or "✓"}, params={"callback_id": message.callback_id})
-                return SendResult(message.key, SENT, provider_message_id=f"answer-{message.callback_id}")
             attachments = []
             if message.attachment:
                 attachments.append(self._upload(message.attachment))
@@ -236,28 +231,12 @@ class MaxProvider(BlockingProvider):
         return cls.unexpected(key, exc)
 
     # -- files a person sent -------------------------------------------------------------
-    async def fetch_media(self, media):
-        return await asyncio.to_thread(self._fetch_blocking, media)
-
-    def _fetch_blocking(self, media):
+    def fetch_media_blocking(self, media):
         if not media.ref:
             raise MediaError("MAX gave no address for this file", retryable=False)
-        try:
-            with requests.get(media.ref, timeout=self.config.request_timeout, stream=True) as response:
-                if response.status_code in (403, 404, 410):
-                    raise MediaError(f"MAX no longer has this file (HTTP {response.status_code})", retryable=False)
-                if response.status_code >= 400:
-                    raise MediaError(f"MAX did not hand over the file (HTTP {response.status_code})")
-                chunks, size = [], 0
-                for chunk in response.iter_content(1024 * 1024):
-                    size += len(chunk)
-                    if size > _FETCH_LIMIT:
-                        raise MediaError("the file is larger than MAX allows", retryable=False)
-                    chunks.append(chunk)
-                mimetype = (response.headers.get("Content-Type") or "").split(";")[0].strip()
-        except requests.exceptions.RequestException as exc:
-            raise MediaError(f"MAX did not hand over the file ({exc.__class__.__name__})") from exc
-        return FetchedFile(b"".join(chunks), mimetype or media.mimetype, media.filename)
+        data, mimetype = self.download(media.ref, max_size=_FETCH_LIMIT)
+        mimetype = mimetype or media.mimetype
+        return FetchedFile(data, mimetype=mimetype, filename=media_filename(media, mimetype))
 
     # -- webhooks ----------------------------------------------------------------------
     def verify_webhook(self, headers, body):
@@ -360,6 +339,27 @@ class MaxProvider(BlockingProvider):
             return InboundEvent(f"max-removed-{chat}-{stamp}", "blocked", chat_id=chat, group_chat=True)
         digest = hashlib.sha256(repr(sorted(update.items())).encode()).hexdigest()[:32]
         return InboundEvent(f"max-{kind[:64]}-{digest}", "other")
+
+    def webhook_reply(self, events):
+        for event in events:
+            if event.callback_id:
+                self._answer_callback(event)
+        return {"ok": True}
+
+    def _answer_callback(self, event):
+        """Answer a button press (``POST /answers``): until then the person's app waits on
+        it. MAX takes no answer in the webhook's body, as Telegram does: this is a call, as
+        for VK. A failure costs the person the wait, never the event: it is logged."""
+        try:
+            self.configure(
+                "POST",
+                "/answers",
+                "Answering a button press",
+                {"notification": "✓"},
+                {"callback_id": event.callback_id},
+            )
+        except ValueError as exc:
+            _logger.warning("Messenger: MAX did not take the answer to a button press: %s", exc)
 
     # -- configuration -----------------------------------------------------------------
     def deep_link(self, payload):

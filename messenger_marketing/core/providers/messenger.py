@@ -7,7 +7,7 @@ refused before any call.
 
 from urllib.parse import quote
 
-from .base import InboundEvent, _lt
+from .base import MB, InboundEvent, _lt
 from .meta import APP_SECRET_STEP, MetaMessagingProvider
 
 
@@ -26,6 +26,9 @@ class MessengerProvider(MetaMessagingProvider):
     webhook_object = "page"
     supports_button_template = True
     supports_phone_quick_reply = True
+    # https://developers.facebook.com/docs/messenger-platform/reference/attachment-upload-api:
+    # attachments of at most 25 MB
+    media_limits = {"photo": 25 * MB, "document": 25 * MB, "audio": 25 * MB, "video": 25 * MB}
     message_tags = {"transactional": "POST_PURCHASE_UPDATE"}
     setup_help = (
         _lt("In Meta for Developers, create a <b>Business</b> app and add <b>Messenger</b>."),

@@ -8,8 +8,11 @@ adds the Send API and the ``messaging`` webhook events that Messenger and Instag
 
 import hashlib
 import hmac
+import json
 import logging
+import posixpath
 import re
+from urllib.parse import urlsplit
 
 import requests
 
@@ -20,11 +23,15 @@ from .base import (
     PERMANENT,
     SENT,
     TRANSIENT,
+    FetchedFile,
     InboundEvent,
+    InboundMedia,
+    MediaError,
     SendResult,
     WebhookRejectedError,
     WebhookReply,
     _lt,
+    media_filename,
 )
 from .blocking import BlockingProvider
 
@@ -78,9 +85,10 @@ class MetaProvider(BlockingProvider):
     )
 
     # -- Graph API -----------------------------------------------------------------------
-    def graph(self, method, path, payload=None, params=None):
+    def graph(self, method, path, payload=None, params=None, *, form=None, files=None):
         """Call the Graph API with the channel's token; return the JSON answer or raise
-        GraphError. The token goes in a header, never in the address (addresses are logged)."""
+        GraphError. The token goes in a header, never in the address (addresses are logged).
+        An upload posts ``form`` fields and ``files`` as multipart instead of a JSON payload."""
         params = dict(params or {})
         if self.config.app_secret:
             # Proves the call comes from the app: with "Require App Secret" on, Meta refuses calls without it.
@@ -91,6 +99,8 @@ class MetaProvider(BlockingProvider):
             method,
             f"{self.base_url}/{GRAPH_VERSION}/{path}",
             json=payload,
+            data=form,
+            files=files,
             params=params,
             headers={"Authorization": f"Bearer {self.config.token}"},
             timeout=self.config.request_timeout,
@@ -122,6 +132,15 @@ class MetaProvider(BlockingProvider):
         if isinstance(exc, requests.exceptions.RequestException):
             return SendResult(key, TRANSIENT, reason=f"{self.label} unavailable: {exc.__class__.__name__}")
         return self.unexpected(key, exc)
+
+    def media_failure(self, exc):
+        """The MediaError of a failed Graph call while fetching a file."""
+        if isinstance(exc, GraphError):
+            retryable = self.classify_code(0, exc, "").outcome == TRANSIENT
+            return MediaError(f"{self.label} did not hand over the file: {exc.describe()}", retryable=retryable)
+        if isinstance(exc, requests.exceptions.RequestException):
+            return MediaError(f"{self.label} did not hand over the file: {exc.__class__.__name__}")
+        return MediaError(f"{self.label} did not hand over the file: {exc!r}", retryable=False)
 
     def check_config(self, *required):
         """Raise a ValueError naming the first setting that is missing."""
@@ -196,9 +215,16 @@ class MetaProvider(BlockingProvider):
 _PHONE = re.compile(r"\+?\d[\d ()-]{5,}\d")
 
 
+# the Send API's attachment type of each OutgoingFile kind, and the InboundMedia kind of
+# each attachment type a person sends (their only audio is a voice clip)
+_ATTACHMENT_TYPES = {"photo": "image", "document": "file", "audio": "audio", "video": "video"}
+_INBOUND_TYPES = {"image": "photo", "file": "document", "audio": "voice", "video": "video"}
+
+
 class MetaMessagingProvider(MetaProvider):
     """The Send API and the ``messaging`` webhook events of Messenger and Instagram."""
 
+    upload_platform = ""  # the Attachment Upload API's "platform" for an account that is no Page
     max_quick_replies = 13
     supports_button_template = False
     supports_phone_quick_reply = False
@@ -259,13 +285,34 @@ class MetaMessagingProvider(MetaProvider):
             envelope["messaging_type"] = "RESPONSE" if message.kind == "service" else "UPDATE"
         path = f"{self.config.account_id}/messages"
         try:
-            if message.image_url:
+            # a picture or a file goes first, in a message of its own; the text (with its
+            # buttons) follows it
+            if message.attachment:
+                attachment = self._upload(message.attachment)
+                answer = self.graph("POST", path, {**envelope, "message": {"attachment": attachment}})
+            elif message.image_url:
                 picture = {"type": "image", "payload": {"url": message.image_url, "is_reusable": True}}
-                self.graph("POST", path, {**envelope, "message": {"attachment": picture}})
-            answer = self.graph("POST", path, {**envelope, "message": self._message_body(text, message.buttons)})
+                answer = self.graph("POST", path, {**envelope, "message": {"attachment": picture}})
+            if text or message.buttons or not (message.attachment or message.image_url):
+                answer = self.graph("POST", path, {**envelope, "message": self._message_body(text, message.buttons)})
         except Exception as exc:  # noqa: BLE001 - every error becomes a classified result
             return self.classify_error(message.key, exc)
         return SendResult(message.key, SENT, provider_message_id=str(answer.get("message_id") or ""))
+
+    def _upload(self, file):
+        """Upload a file with the Attachment Upload API; return the attachment that sends it."""
+        kind = _ATTACHMENT_TYPES[file.kind]
+        message = {"attachment": {"type": kind, "payload": {"is_reusable": True}}}
+        form = {"message": json.dumps(message)}
+        if self.upload_platform:
+            form["platform"] = self.upload_platform
+        answer = self.graph(
+            "POST",
+            f"{self.config.account_id}/message_attachments",
+            form=form,
+            files={"filedata": (file.filename or "file", file.data, file.mimetype or "application/octet-stream")},
+        )
+        return {"type": kind, "payload": {"attachment_id": str(answer["attachment_id"])}}
 
     # -- webhooks ------------------------------------------------------------------------
     def _entry_events(self, entry):
@@ -296,7 +343,11 @@ class MetaMessagingProvider(MetaProvider):
                 return InboundEvent(
                     mid, "start", chat_id=sender, text=text, payload=ref or payload, provider_message_id=mid
                 )
-            return InboundEvent(mid, "message", chat_id=sender, text=text or "[attachment]", provider_message_id=mid)
+            attachments = message.get("attachments") or []
+            media = [m for m in map(self._media, attachments) if m]
+            if attachments and not media and not text:
+                text = "[attachment]"  # a share, a story mention: nothing to fetch
+            return InboundEvent(mid, "message", chat_id=sender, text=text, provider_message_id=mid, media=media)
         if "postback" in item:
             postback = item["postback"]
             event_id = str(postback.get("mid") or f"postback-{sender}-{stamp}")
@@ -312,6 +363,27 @@ class MetaMessagingProvider(MetaProvider):
 
     def _receipt_event(self, item, sender, stamp):
         return InboundEvent(f"other-{sender}-{stamp}", "other")
+
+    @staticmethod
+    def _media(attachment):
+        """InboundMedia of an attachment, or None for one without a file (a share, a story)."""
+        kind, payload = attachment.get("type"), attachment.get("payload") or {}
+        if kind == "location":
+            point = payload["coordinates"]
+            return InboundMedia("location", latitude=float(point["lat"]), longitude=float(point["long"]))
+        url = payload.get("url")
+        if kind not in _INBOUND_TYPES or not isinstance(url, str) or not url:
+            return None
+        if kind == "image" and payload.get("sticker_id"):  # a Messenger sticker comes as an image
+            return InboundMedia("sticker", ref=url)
+        filename = posixpath.basename(urlsplit(url).path)[:256]
+        return InboundMedia(_INBOUND_TYPES[kind], ref=url, filename=filename)
+
+    def fetch_media_blocking(self, media):
+        # The attachment's address is signed by Meta's CDN: no token goes with it
+        data, mimetype = self.download(media.ref, max_size=max(self.media_limits.values()))
+        mimetype = media.mimetype or mimetype
+        return FetchedFile(data, mimetype=mimetype, filename=media_filename(media, mimetype))
 
     # -- configuration -------------------------------------------------------------------
     def delete_webhook(self):

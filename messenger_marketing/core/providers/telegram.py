@@ -9,6 +9,8 @@ import asyncio
 import contextlib
 import datetime
 import logging
+import mimetypes
+import posixpath
 
 import httpx
 import telegram
@@ -19,10 +21,14 @@ from ..text import html_to_plain, split_html, telegram_html
 from .base import (
     BLOCKED,
     MALFORMED,
+    MB,
     PERMANENT,
     SENT,
     TRANSIENT,
+    FetchedFile,
     InboundEvent,
+    InboundMedia,
+    MediaError,
     Provider,
     SendResult,
     WebhookRejectedError,
@@ -36,6 +42,28 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 # Telegram answers 403 with these descriptions when the person is out of reach for good.
 _BLOCKED_MARKERS = ("blocked by the user", "user is deactivated", "bot was kicked")
+# The message fields that carry a file, and the kind of InboundMedia each is. An animation
+# (a GIF, sent as MP4) also fills "document": it comes first.
+_FILE_FIELDS = {
+    "animation": "video",
+    "video": "video",
+    "video_note": "video",
+    "voice": "voice",
+    "audio": "audio",
+    "document": "document",
+    "sticker": "sticker",
+}
+# what Telegram sends these as, when the message does not say (voice notes are OGG/Opus)
+_DEFAULT_TYPES = {"voice": "audio/ogg", "video_note": "video/mp4", "animation": "video/mp4"}
+# the Bot API method and its file parameter for each OutgoingFile kind
+_SEND_FILE = {
+    "photo": ("send_photo", "photo"),
+    "document": ("send_document", "document"),
+    "audio": ("send_audio", "audio"),
+    "video": ("send_video", "video"),
+}
+# Seconds an upload may take to go out: a 50 MB file needs more than a text's timeout.
+_UPLOAD_WRITE_TIMEOUT = 120.0
 
 
 def _seconds(value):
@@ -60,6 +88,10 @@ class TelegramProvider(Provider):
     default_rate_limit = 30.0
     default_per_chat_interval = 1.0
     default_api_base_url = "https://api.telegram.org"
+    # https://core.telegram.org/bots/api#sending-files: a bot uploads photos of at most
+    # 10 MB and other files of at most 50 MB; it downloads files of at most 20 MB (getFile).
+    media_limits = {"photo": 10 * MB, "document": 50 * MB, "audio": 50 * MB, "video": 50 * MB}
+    max_download_size = 20 * MB
 
     def __init__(self, config):
         super().__init__(config)
@@ -139,7 +171,9 @@ class TelegramProvider(Provider):
         text, text_format = self.prepare_text(message.text, message.text_format)
         parse_mode = "HTML" if text_format == "html" else None
         try:
-            if message.image_url:
+            if message.attachment:
+                sent = await self._send_file(message, text or None, parse_mode)
+            elif message.image_url:
                 sent = await self._bot.send_photo(
                     chat_id=message.chat_id,
                     photo=message.image_url,
@@ -157,6 +191,21 @@ class TelegramProvider(Provider):
         except Exception as exc:  # noqa: BLE001 - every error becomes a classified result
             return self.classify_error(message.key, exc)
         return SendResult(message.key, SENT, provider_message_id=str(sent.message_id))
+
+    async def _send_file(self, message, caption, parse_mode):
+        file = message.attachment
+        method, parameter = _SEND_FILE[file.kind]
+        if file.kind == "audio" and file.mimetype == "audio/ogg":
+            method, parameter = "send_voice", "voice"  # Telegram shows an OGG/Opus audio as a voice note
+        return await getattr(self._bot, method)(
+            chat_id=message.chat_id,
+            caption=caption,
+            parse_mode=parse_mode,
+            reply_markup=self._markup(message.buttons),
+            filename=file.filename or None,
+            write_timeout=max(self.config.request_timeout, _UPLOAD_WRITE_TIMEOUT),
+            **{parameter: file.data},
+        )
 
     @classmethod
     def classify_error(cls, key, exc):
@@ -230,9 +279,11 @@ class TelegramProvider(Provider):
             payload = self.start_payload(text)
             if payload is not None:
                 return InboundEvent(event_id, "start", text=text, payload=payload, provider_message_id=mid, **person)
+            media = self._media(msg)
             if not isinstance(text, str):
-                text = msg.get("caption") or "[unsupported message]"
-            return InboundEvent(event_id, "message", text=str(text), provider_message_id=mid, **person)
+                # a file's text is its caption; a message with neither is shown as such
+                text = msg.get("caption") or ("" if media else "[unsupported message]")
+            return InboundEvent(event_id, "message", text=str(text), provider_message_id=mid, media=media, **person)
         if "callback_query" in update:
             query = update["callback_query"]
             chat = (query.get("message") or {}).get("chat") or {"id": query["from"]["id"]}
@@ -246,6 +297,66 @@ class TelegramProvider(Provider):
             person = self._person(member.get("from"), member["chat"])
             return InboundEvent(event_id, "blocked" if status == "kicked" else "other", **person)
         return InboundEvent(event_id, "other")
+
+    @staticmethod
+    def _media(msg):
+        """The file (or place) of a message, as InboundMedia: its file_id is what getFile takes."""
+        location = msg.get("location")
+        if isinstance(location, dict):  # also inside a venue
+            return [
+                InboundMedia("location", latitude=float(location["latitude"]), longitude=float(location["longitude"]))
+            ]
+        photos = msg.get("photo")
+        if isinstance(photos, list) and photos:  # the sizes of one photo: the largest
+            largest = max(photos, key=lambda p: int(p.get("width") or 0) * int(p.get("height") or 0))
+            size = int(largest.get("file_size") or 0)
+            return [InboundMedia("photo", ref=str(largest["file_id"]), mimetype="image/jpeg", size=size)]
+        for key, kind in _FILE_FIELDS.items():
+            file = msg.get(key)
+            if not isinstance(file, dict):
+                continue
+            mimetype = file.get("mime_type") or _DEFAULT_TYPES.get(key, "")
+            if key == "sticker":
+                animated, video = file.get("is_animated"), file.get("is_video")
+                mimetype = "application/x-tgsticker" if animated else "video/webm" if video else "image/webp"
+            return [
+                InboundMedia(
+                    kind,
+                    ref=str(file["file_id"]),
+                    mimetype=str(mimetype),
+                    filename=str(file.get("file_name") or "")[:256],
+                    size=int(file.get("file_size") or 0),
+                )
+            ]
+        return []
+
+    async def fetch_media(self, media):
+        if media.size > self.max_download_size:  # getFile would refuse it: "file is too big"
+            raise MediaError(
+                f"Telegram hands a bot files of at most 20 MB; this one has {media.size // MB} MB.", retryable=False
+            )
+        bot = self._bot or self._make_bot()
+        try:
+            file = await bot.get_file(media.ref)
+            data = bytes(await file.download_as_bytearray())
+        except tg_error.TelegramError as exc:
+            raise self._media_error(exc) from exc
+        finally:
+            if bot is not self._bot:
+                await bot.shutdown()
+        filename = media.filename or posixpath.basename(file.file_path or "")
+        mimetype = media.mimetype or mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        return FetchedFile(data, mimetype=mimetype, filename=filename)
+
+    @staticmethod
+    def _media_error(exc):
+        # BadRequest is a NetworkError in python-telegram-bot: it goes first (a wrong or
+        # too large file stays so); 404 on the file's address comes as InvalidToken
+        if isinstance(exc, tg_error.BadRequest | tg_error.InvalidToken | tg_error.Forbidden):
+            return MediaError(f"Telegram did not hand over the file: {exc}", retryable=False)
+        if isinstance(exc, tg_error.RetryAfter | tg_error.NetworkError):  # 429, 5xx, timeouts
+            return MediaError(f"Telegram did not hand over the file: {exc}", retryable=True)
+        return MediaError(f"Telegram did not hand over the file: {exc}", retryable=False)
 
     def webhook_reply(self, events):
         # Telegram lets a webhook answer with one method call: acknowledging a button press

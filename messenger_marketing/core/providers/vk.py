@@ -8,8 +8,11 @@ second message with the same ``random_id``, so a resend after a crash cannot dup
 
 import hashlib
 import json
+import logging
+import mimetypes
+import posixpath
 import threading
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import jconfig
 import requests
@@ -20,16 +23,24 @@ from vk_api.keyboard import VkKeyboard
 from .base import (
     BLOCKED,
     MALFORMED,
+    MB,
     PERMANENT,
     SENT,
     TRANSIENT,
+    FetchedFile,
     InboundEvent,
+    InboundMedia,
+    MediaError,
+    OutgoingFile,
     SendResult,
     WebhookRejectedError,
     WebhookReply,
     _lt,
+    media_filename,
 )
 from .blocking import BlockingProvider
+
+_logger = logging.getLogger(__name__)
 
 API_VERSION = "5.199"
 _VK_ADDRESSES = ("https://api.vk.ru/", "https://api.vk.com/")
@@ -45,7 +56,79 @@ _TRANSIENT_CODES = {1: 0, 6: 1.0, 9: 10.0, 10: 0, 29: 600.0, 36: 0, 43: 60.0}
 # VK's keyboard limits
 _INLINE_ROWS = 6
 _LABEL_LENGTH = 40
+_CARD_TEXT_LENGTH = 80  # a carousel element's title and description
 _CHAT_PEERS = 2000000000  # peer ids from here on are group chats, not people
+# What goes wrong while a picture is fetched and uploaded: then it goes as a link instead
+_PICTURE_ERRORS = (
+    MediaError,
+    ApiError,
+    ApiHttpError,
+    Captcha,
+    requests.exceptions.RequestException,
+    ValueError,
+    KeyError,
+)
+
+
+def _largest(images):
+    """The address of the largest of VK's sizes of one picture."""
+    sized = [i for i in images or () if isinstance(i, dict) and i.get("url")]
+    if not sized:
+        return ""
+    return str(max(sized, key=lambda i: int(i.get("width") or 0) * int(i.get("height") or 0))["url"])
+
+
+def _photo(obj):
+    url = _largest(obj.get("sizes"))
+    return InboundMedia("photo", ref=url, mimetype="image/jpeg") if url else None
+
+
+def _doc(obj):
+    if not obj.get("url"):
+        return None
+    title, ext = str(obj.get("title") or "file"), str(obj.get("ext") or "")
+    filename = title if not ext or title.lower().endswith(f".{ext.lower()}") else f"{title}.{ext}"
+    return InboundMedia(
+        "document",
+        ref=str(obj["url"]),
+        mimetype=mimetypes.guess_type(filename)[0] or "",
+        filename=filename[:256],
+        size=int(obj.get("size") or 0),
+    )
+
+
+def _voice(obj):
+    ogg = obj.get("link_ogg")
+    url = ogg or obj.get("link_mp3")
+    return InboundMedia("voice", ref=str(url), mimetype="audio/ogg" if ogg else "audio/mpeg") if url else None
+
+
+def _audio(obj):
+    if not obj.get("url"):  # VK often withholds a song's file
+        return None
+    name = " - ".join(str(obj[k]) for k in ("artist", "title") if obj.get(k)) or "audio"
+    return InboundMedia("audio", ref=str(obj["url"]), mimetype="audio/mpeg", filename=f"{name[:250]}.mp3")
+
+
+def _video(obj):
+    key = f"_{obj['access_key']}" if obj.get("access_key") else ""
+    return InboundMedia("video", ref=f"video{obj['owner_id']}_{obj['id']}{key}", filename=str(obj.get("title") or ""))
+
+
+def _sticker(obj):
+    url = _largest(obj.get("images"))
+    return InboundMedia("sticker", ref=url, mimetype="image/png") if url else None
+
+
+# the InboundMedia of each attachment type (a wall post, a link, a gift have none)
+_ATTACHMENT_MEDIA = {
+    "photo": _photo,
+    "doc": _doc,
+    "audio_message": _voice,
+    "audio": _audio,
+    "video": _video,
+    "sticker": _sticker,
+}
 
 
 class _VkSession(requests.Session):
@@ -89,7 +172,16 @@ class VkProvider(BlockingProvider):
     default_per_chat_interval = 1.0  # VK answers "flood control" (9) to bursts at one person
     has_idempotency_key = True
     max_text_length = 4096
-    max_caption_length = 4096  # a picture goes as a link under the text
+    max_caption_length = 4096  # the text of a message with a photo or a file
+    # https://dev.vk.com/ru/api/upload/photo-in-message: photos of at most 50 MB;
+    # https://dev.vk.com/ru/api/upload/document-in-message: documents of at most 200 MB.
+    # A community cannot upload a video for a message (video.save takes a user's token):
+    # audio and video go as documents (an OGG audio as a voice message).
+    media_limits = {"photo": 50 * MB, "document": 200 * MB, "audio": 200 * MB, "video": 200 * MB}
+    # https://dev.vk.com/ru/api/bots/development/messages (templates): a carousel has at most
+    # 10 elements, each with a title and a description of at most 80 characters, at most 3
+    # buttons, and the fields of the first element (VK refuses elements that differ)
+    max_cards = 10
     default_api_base_url = "https://api.vk.ru"
     credential_fields = ("vk_group_id", "token")
     account_field = "vk_group_id"
@@ -99,7 +191,8 @@ class VkProvider(BlockingProvider):
     setup_help = (
         _lt("In your VK community: <b>Manage › Messages</b>, turn community messages on."),
         _lt(
-            "<b>Manage › API usage › Access tokens</b>: create a token that may manage the community and send messages."
+            "<b>Manage › API usage › Access tokens</b>: create a token that may manage the community, send messages, "
+            "and upload photos and documents (files and pictures in messages)."
         ),
         _lt(
             "The community ID is the number in <b>Manage › Settings</b> (or in the address "
@@ -114,6 +207,10 @@ class VkProvider(BlockingProvider):
     def __init__(self, config):
         super().__init__(config)
         self._local = threading.local()
+        # image_url: its photo attachment, uploaded once per run (a campaign's picture
+        # goes to every person as one photo of the community)
+        self._pictures = {}
+        self._pictures_lock = threading.Lock()  # the sends of one picture wait for its one upload
 
     def _new_session(self):
         session = _VkSession(self.base_url, self.config.request_timeout)
@@ -131,12 +228,19 @@ class VkProvider(BlockingProvider):
         return api
 
     # -- sending -------------------------------------------------------------------------
+    def precheck(self, message):
+        if message.cards and not (message.text or "").strip():
+            return self.refuse(message, "VK shows a carousel only under a text: the message needs one.")
+        return super().precheck(message)
+
     @staticmethod
     def keyboard(buttons):
         """VK keyboard JSON: an inline keyboard under the message, or a regular one-time
         keyboard when the rows do not fit inline or a button asks for the phone number
-        (VK cannot share it: the press sends the label). Payload buttons are text buttons
-        whose press comes back as a message with the payload."""
+        (VK cannot share it: the press sends the label). Payload buttons of an inline
+        keyboard are callback buttons: the press comes back as a ``message_event``, with no
+        message in the chat, and is acknowledged (``webhook_reply``); in a regular keyboard
+        they are text buttons, whose press comes back as a message with the payload."""
         if not buttons:
             return None
         regular = len(buttons) > _INLINE_ROWS or any(b.get("request_contact") for row in buttons for b in row)
@@ -148,6 +252,8 @@ class VkProvider(BlockingProvider):
                 label = (button.get("text") or "")[:_LABEL_LENGTH]
                 if button.get("url") and not regular:
                     keyboard.add_openlink_button(label, button["url"])
+                elif button.get("payload") and not regular:
+                    keyboard.add_callback_button(label, payload={"b": button["payload"]})
                 else:
                     payload = {"b": button["payload"]} if button.get("payload") else None
                     keyboard.add_button(label, payload=payload)
@@ -155,17 +261,102 @@ class VkProvider(BlockingProvider):
 
     def send_blocking(self, message):
         text, _format = self.prepare_text(message.text, message.text_format)
-        if message.image_url:
-            text = f"{text}\n\n{message.image_url}".strip()
-        values = {"peer_id": message.chat_id, "random_id": random_id(message.idempotency_key), "message": text}
+        values = {"peer_id": message.chat_id, "random_id": random_id(message.idempotency_key)}
         keyboard = self.keyboard(message.buttons)
         if keyboard:
             values["keyboard"] = keyboard
         try:
+            if message.attachment:
+                values["attachment"] = self._upload(message.attachment, message.chat_id)
+            elif message.image_url:
+                picture = self._picture(message.image_url, message.chat_id)
+                if picture:
+                    values["attachment"] = picture
+                else:
+                    text = f"{text}\n\n{message.image_url}".strip()
+            if message.cards:
+                values["template"] = json.dumps(self._carousel(message.cards, message.chat_id))
+            values["message"] = text
             message_id = self._api().method("messages.send", values)
         except Exception as exc:  # noqa: BLE001 - every error becomes a classified result
             return self.classify_error(message.key, exc)
         return SendResult(message.key, SENT, provider_message_id=str(message_id))
+
+    def _carousel(self, cards, peer_id):
+        """VK's carousel template for product cards. Every element has the same fields, as
+        VK asks: a picture only if every card's uploaded, a description only if every card
+        has one, as many buttons as the card with the fewest."""
+        photos = [self._picture(card["image_url"], peer_id) if card.get("image_url") else None for card in cards]
+        with_photos = all(photos)
+        with_descriptions = all(card.get("description") for card in cards)
+        button_count = min(*(len(card.get("buttons") or ()) for card in cards), 3)
+        elements = []
+        for card, photo in zip(cards, photos, strict=True):
+            element = {"title": (card.get("title") or "")[:_CARD_TEXT_LENGTH], "buttons": []}
+            if with_descriptions:
+                element["description"] = card["description"][:_CARD_TEXT_LENGTH]
+            if with_photos:
+                # the photo's "<owner>_<id>", without the attachment's access key
+                element["photo_id"] = "_".join(photo.removeprefix("photo").split("_")[:2])
+            if card.get("url"):
+                element["action"] = {"type": "open_link", "link": card["url"]}
+            elif with_photos:
+                element["action"] = {"type": "open_photo"}
+            for button in (card.get("buttons") or [])[:button_count]:
+                label = (button.get("text") or "")[:_LABEL_LENGTH]
+                if button.get("url"):
+                    action = {"type": "open_link", "link": button["url"], "label": label}
+                else:
+                    payload = json.dumps({"b": button.get("payload") or label})
+                    action = {"type": "callback", "label": label, "payload": payload}
+                element["buttons"].append({"action": action})
+            elements.append(element)
+        return {"type": "carousel", "elements": elements}
+
+    def _upload(self, file, peer_id):
+        """Upload a file for a message to the person (get an upload address, post the file
+        there, save it); return the ``attachment`` of messages.send."""
+        api = self._api()
+        if file.kind == "photo":
+            server = api.method("photos.getMessagesUploadServer", {"peer_id": peer_id})
+            posted = self._post_file(server["upload_url"], "photo", file)
+            saved = api.method("photos.saveMessagesPhoto", {k: posted[k] for k in ("photo", "server", "hash")})[0]
+            key = f"_{saved['access_key']}" if saved.get("access_key") else ""
+            return f"photo{saved['owner_id']}_{saved['id']}{key}"
+        doc_type = "audio_message" if file.kind == "audio" and file.mimetype == "audio/ogg" else "doc"
+        server = api.method("docs.getMessagesUploadServer", {"type": doc_type, "peer_id": peer_id})
+        posted = self._post_file(server["upload_url"], "file", file)
+        saved = api.method("docs.save", {"file": posted["file"], "title": file.filename or "file"})
+        doc = saved[saved["type"]]
+        return f"doc{doc['owner_id']}_{doc['id']}"  # a voice message is attached as a doc too
+
+    def _post_file(self, url, field, file):
+        answer = self.session.post(
+            url, files={field: (file.filename or "file", file.data, file.mimetype or "application/octet-stream")}
+        )
+        answer.raise_for_status()
+        data = answer.json()
+        if not isinstance(data, dict) or data.get("error"):
+            # VK's upload servers answer their refusals this way: retried, as VK advises
+            raise ValueError(f"the VK upload server refused the file: {data}")
+        return data
+
+    def _picture(self, url, peer_id):
+        """The picture at ``url`` as a photo attachment, fetched and uploaded once per run;
+        None when either fails: the picture then goes as a link under the text, as it went
+        before VK took uploads from us, rather than the message waiting for it."""
+        with self._pictures_lock:
+            if url in self._pictures:
+                return self._pictures[url]
+            try:
+                data, mimetype = self.download(url, max_size=self.media_limits["photo"])
+                name = posixpath.basename(urlsplit(url).path) or "picture"
+                picture = OutgoingFile("photo", name, mimetype or "image/jpeg", data)
+                self._pictures[url] = self._upload(picture, peer_id)
+            except _PICTURE_ERRORS as exc:
+                _logger.info("Messenger: VK picture %s goes as a link: %s", url, exc)
+                self._pictures[url] = None  # the run's other messages do not wait for it again
+            return self._pictures[url]
 
     @classmethod
     def classify_error(cls, key, exc):
@@ -267,8 +458,13 @@ class VkProvider(BlockingProvider):
             payload = self.start_payload(text)
             if payload is not None:
                 return InboundEvent(event_id, "start", text=text, payload=payload, **person)
-            return InboundEvent(event_id, "message", text=text or "[attachment]", **person)
+            media = self._media(message)
+            if not text and not media:
+                text = "[attachment]"  # a wall post, a gift, a product: nothing to fetch
+            return InboundEvent(event_id, "message", text=text, media=media, **person)
         if kind == "message_event":  # a callback button
+            if int(obj["peer_id"]) >= _CHAT_PEERS:
+                return InboundEvent(event_id, "other")
             return InboundEvent(
                 event_id,
                 "button",
@@ -291,8 +487,52 @@ class VkProvider(BlockingProvider):
             )
         return InboundEvent(event_id, "other")
 
+    @staticmethod
+    def _media(message):
+        """InboundMedia of a message's attachments and place: photos, documents and voice
+        messages come with the address of their file; a video has none a community may
+        fetch (its ref is its VK id)."""
+        media = []
+        geo = message.get("geo")
+        if isinstance(geo, dict):
+            point = geo["coordinates"]
+            media.append(
+                InboundMedia("location", latitude=float(point["latitude"]), longitude=float(point["longitude"]))
+            )
+        for item in message.get("attachments") or []:
+            kind = item.get("type")
+            obj = item.get(kind) if isinstance(item.get(kind), dict) else {}
+            found = _ATTACHMENT_MEDIA.get(kind, lambda _obj: None)(obj)
+            if found:
+                media.append(found)
+        return media
+
+    def fetch_media_blocking(self, media):
+        if not media.ref.startswith(("https://", "http://")):
+            raise MediaError("VK hands a community no file of a video: it plays on VK only.", retryable=False)
+        data, mimetype = self.download(media.ref, max_size=self.media_limits["document"])
+        mimetype = media.mimetype or mimetype
+        return FetchedFile(data, mimetype=mimetype, filename=media_filename(media, mimetype))
+
     def webhook_reply(self, events):
+        for event in events:
+            if event.callback_id:
+                self._answer_callback(event)
         return "ok"  # VK resends an event until the answer is exactly this
+
+    def _answer_callback(self, event):
+        """Acknowledge a callback button: until then the button spins in the person's app.
+        VK takes no answer in the webhook's body, as Telegram does: this is a call. A
+        failure costs the person the spinner for a while, never the event: it is logged."""
+
+        def run():
+            values = {"event_id": event.callback_id, "user_id": event.chat_id, "peer_id": event.chat_id}
+            return self._api().method("messages.sendMessageEventAnswer", values)
+
+        try:
+            self.call(run)
+        except (ApiError, ApiHttpError, Captcha, requests.exceptions.RequestException, ValueError) as exc:
+            _logger.warning("Messenger: VK did not take the answer to a button press: %s", exc)
 
     # -- configuration -------------------------------------------------------------------
     def deep_link(self, payload):

@@ -10,7 +10,20 @@ Delivery and read receipts come back as status callbacks.
 import re
 from urllib.parse import quote
 
-from .base import OPTED_OUT, PERMANENT, SENT, TRANSIENT, InboundEvent, SendResult, _lt
+from .base import (
+    MB,
+    OPTED_OUT,
+    PERMANENT,
+    SENT,
+    TRANSIENT,
+    FetchedFile,
+    InboundEvent,
+    InboundMedia,
+    MediaError,
+    SendResult,
+    _lt,
+    media_filename,
+)
 from .meta import GraphError, MetaProvider
 
 # Graph error codes WhatsApp gives a meaning to
@@ -22,6 +35,12 @@ _PARAM_LENGTH = 1024  # characters in one template parameter
 _REPLY_BUTTONS = 3
 _LIST_ROWS = 10
 _PLACEHOLDER = re.compile(r"{{\s*(\w+)\s*}}")
+# the message type of each OutgoingFile kind; an interactive message takes these as its
+# header, and these take a caption (an audio takes neither)
+_MESSAGE_TYPES = {"photo": "image", "document": "document", "audio": "audio", "video": "video"}
+_HEADER_TYPES = {"image", "document", "video"}
+# the InboundMedia kind of each message type with a file
+_INBOUND_TYPES = {"image": "photo", "document": "document", "audio": "audio", "video": "video", "sticker": "sticker"}
 
 
 def placeholders(text):
@@ -43,6 +62,9 @@ class WhatsAppProvider(MetaProvider):
     max_text_length = 4096
     max_caption_length = 1024
     max_button_text_length = 1024  # the body of an interactive message
+    # https://developers.facebook.com/docs/whatsapp/cloud-api/reference/media#supported-media-types:
+    # images 5 MB, documents 100 MB, audio and video 16 MB (stickers, 500 KB, are not sent)
+    media_limits = {"photo": 5 * MB, "document": 100 * MB, "audio": 16 * MB, "video": 16 * MB}
     webhook_object = "whatsapp_business_account"
     credential_fields = ("whatsapp_phone_number_id", "whatsapp_account_id", "token", "app_secret")
     optional_credentials = ("whatsapp_account_id", "app_secret")  # Test Connection warns without them
@@ -96,15 +118,19 @@ class WhatsAppProvider(MetaProvider):
         components = [{"type": "body", "parameters": parameters}] if parameters else []
         return {"name": template["name"], "language": {"code": template["language"]}, "components": components}
 
-    def _content(self, text, buttons, image_url):
-        """The message object: plain text, a picture, or an interactive message (reply
-        buttons, a list, or one link button). Link buttons that do not fit go under the text."""
+    def _content(self, text, buttons, media=None):
+        """The message object: plain text, a picture or file (``media``: its message type
+        and object) with the text as caption, or an interactive message (reply buttons, a
+        list, or one link button) with the picture or file as header. Link buttons that do
+        not fit go under the text."""
         replies = [b for row in buttons for b in row if b.get("payload")]
         links = [b for row in buttons for b in row if b.get("url")]
         if links and (replies or len(links) > 1):
             text = f"{text}\n\n" + "\n".join(f"{b['text']}: {b['url']}" for b in links)
             links = []
-        header = {"header": {"type": "image", "image": {"link": image_url}}} if image_url else {}
+        header = {}
+        if media and media[0] in _HEADER_TYPES:
+            header = {"header": {"type": media[0], media[0]: media[1]}}
         if links:
             action = {"name": "cta_url", "parameters": {"display_text": links[0]["text"][:20], "url": links[0]["url"]}}
             return "interactive", {"type": "cta_url", **header, "body": {"text": text}, "action": action}
@@ -117,24 +143,63 @@ class WhatsAppProvider(MetaProvider):
             rows = [{"id": b["payload"], "title": b["text"][:24]} for b in replies[:_LIST_ROWS]]
             action = {"button": "☰", "sections": [{"rows": rows}]}
             return "interactive", {"type": "list", "body": {"text": text}, "action": action}
-        if image_url:
-            return "image", {"link": image_url, "caption": text}
+        if media and media[0] in _HEADER_TYPES:
+            return media[0], {**media[1], **({"caption": text} if text else {})}
+        if media and not text:
+            return media
         return "text", {"body": text, "preview_url": True}
 
     def send_blocking(self, message):
         payload = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": message.chat_id}
-        if message.template and not self.window_open(message):
-            payload.update(type="template", template=self._template(message.template))
-        else:
-            text, _format = self.prepare_text(message.text, message.text_format)
-            kind, content = self._content(text, message.buttons, message.image_url)
-            payload.update({"type": kind, kind: content})
+        path = f"{self.config.account_id}/messages"
         try:
-            answer = self.graph("POST", f"{self.config.account_id}/messages", payload)
+            if message.template and not self.window_open(message):
+                payload.update(type="template", template=self._template(message.template))
+            else:
+                text, _format = self.prepare_text(message.text, message.text_format)
+                media = ("image", {"link": message.image_url}) if message.image_url else None
+                if message.attachment:
+                    media = self._upload(message.attachment)
+                kind, content = self._content(text, message.buttons, media)
+                if media and kind != media[0] and "header" not in content:
+                    # no room for it in this message (an audio with a text, a list): it goes first
+                    self.graph("POST", path, {**payload, "type": media[0], media[0]: media[1]})
+                payload.update({"type": kind, kind: content})
+            answer = self.graph("POST", path, payload)
         except Exception as exc:  # noqa: BLE001 - every error becomes a classified result
             return self.classify_error(message.key, exc)
         messages = answer.get("messages") or [{}]
         return SendResult(message.key, SENT, provider_message_id=str(messages[0].get("id") or ""))
+
+    def _upload(self, file):
+        """Upload a file to the phone number's media; return its message type and object."""
+        answer = self.graph(
+            "POST",
+            f"{self.config.account_id}/media",
+            form={"messaging_product": "whatsapp", "type": file.mimetype},
+            files={"file": (file.filename or "file", file.data, file.mimetype or "application/octet-stream")},
+        )
+        kind = _MESSAGE_TYPES[file.kind]
+        media = {"id": str(answer["id"])}
+        if kind == "document" and file.filename:
+            media["filename"] = file.filename
+        return kind, media
+
+    # -- files of a person's message ------------------------------------------------------
+    def fetch_media_blocking(self, media):
+        """``GET /<media id>`` gives the file's address (valid a few minutes), which takes
+        the same token."""
+        try:
+            info = self.graph("GET", media.ref)
+        except Exception as exc:  # every error becomes a MediaError
+            raise self.media_failure(exc) from exc
+        if not info.get("url"):
+            raise MediaError(f"WhatsApp gave no address for the media {media.ref}", retryable=False)
+        data, _type = self.download(
+            info["url"], headers={"Authorization": f"Bearer {self.config.token}"}, max_size=100 * MB
+        )
+        mimetype = str(info.get("mime_type") or media.mimetype or _type).split(";")[0].strip()
+        return FetchedFile(data, mimetype=mimetype, filename=media_filename(media, mimetype))
 
     def classify_code(self, key, exc, reason):
         code = exc.code
@@ -195,8 +260,27 @@ class WhatsAppProvider(MetaProvider):
             button = message["button"]
             payload = str(button.get("payload") or button.get("text") or "")
             return InboundEvent(mid, "button", payload=payload, provider_message_id=mid, **person)
-        caption = ((message.get(kind) or {}) if isinstance(message.get(kind), dict) else {}).get("caption")
-        return InboundEvent(mid, "message", text=str(caption or f"[{kind}]"), provider_message_id=mid, **person)
+        content = message.get(kind) if isinstance(message.get(kind), dict) else {}
+        media = self._media(kind, content)
+        # a file's text is its caption; a message of another kind (contacts, a reaction) is named
+        text = content.get("caption") or ("" if media else f"[{kind}]")
+        return InboundEvent(mid, "message", text=str(text), provider_message_id=mid, media=media, **person)
+
+    @staticmethod
+    def _media(kind, content):
+        if kind == "location":
+            return [
+                InboundMedia("location", latitude=float(content["latitude"]), longitude=float(content["longitude"]))
+            ]
+        if kind not in _INBOUND_TYPES or not content.get("id"):
+            return []
+        media_kind = "voice" if kind == "audio" and content.get("voice") else _INBOUND_TYPES[kind]
+        mimetype = str(content.get("mime_type") or "").split(";")[0].strip()
+        return [
+            InboundMedia(
+                media_kind, ref=str(content["id"]), mimetype=mimetype, filename=str(content.get("filename") or "")[:256]
+            )
+        ]
 
     @staticmethod
     def _status_event(status):

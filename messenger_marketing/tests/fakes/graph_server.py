@@ -17,9 +17,9 @@ import json
 import time
 
 try:
-    from .server import RecordingApi, RecordingFake, run
+    from .server import PHOTO, VOICE, MediaStore, RecordingApi, RecordingFake, parse_form, run
 except ImportError:  # run as a script, in the fake's own process
-    from server import RecordingApi, RecordingFake, run
+    from server import PHOTO, VOICE, MediaStore, RecordingApi, RecordingFake, parse_form, run
 
 VERSION = "v21.0"
 APP_SECRET = "meta-app-secret"
@@ -29,6 +29,13 @@ ACCOUNTS = {  # platform: (token, account id)
     "instagram": ("IGQW-instagram-token", "17841400000000001"),
 }
 WABA_ID = "102290129340398"
+WHATSAPP_PHOTO_ID = "1037543291543636"
+WHATSAPP_VOICE_ID = "1037543291543637"
+WHATSAPP_MEDIA = {  # media id: (data, mime type)
+    WHATSAPP_PHOTO_ID: (PHOTO, "image/jpeg"),
+    WHATSAPP_VOICE_ID: (VOICE, "audio/ogg"),
+}
+CDN_FILES = {"photo.jpg": (PHOTO, "image/jpeg"), "voice.mp4": (VOICE, "audio/mp4")}  # Messenger, Instagram
 MESSAGES = {
     100: "Invalid parameter",
     131047: "Re-engagement message",
@@ -48,7 +55,7 @@ MESSAGES = {
 }
 
 
-class GraphApi(RecordingApi):
+class GraphApi(MediaStore, RecordingApi):
     chat_key = "chat"
     content_key = "body"
 
@@ -71,6 +78,7 @@ class GraphApi(RecordingApi):
             self.scripts = []
             self.limits.reset()
             self._next_id = 1
+            self.media_reset()
 
     def ctl_script(self, answers):
         with self.lock:
@@ -103,28 +111,58 @@ class GraphApi(RecordingApi):
         error["fbtrace_id"] = "AbCdEfGh"
         return status, {"error": error}
 
-    def handle(self, method, path, query, headers, body):
+    def state(self):
+        return {**super().state(), "uploads": self.uploads}
+
+    def _file(self, path, headers):
+        """The answer to a file's download, or None when the path is no file's."""
+        if path.startswith("/cdn/") and self.platform != "whatsapp":  # signed addresses: no token
+            name = path[len("/cdn/") :]
+            return self.download(*CDN_FILES[name]) if name in CDN_FILES else (404, "Not Found")
+        if path.startswith("/whatsapp-media/") and self.platform == "whatsapp":
+            if headers.get("Authorization") != f"Bearer {self.token}":
+                return self._error(190, status=401)
+            media_id = path[len("/whatsapp-media/") :]
+            return self.download(*WHATSAPP_MEDIA[media_id]) if media_id in WHATSAPP_MEDIA else (404, "Not Found")
+        return None
+
+    def _refused(self, query, headers):
+        """The error answer to a call without the token or with a wrong proof, or None."""
         if headers.get("Authorization") != f"Bearer {self.token}":
             return self._error(190, status=401)
         if "appsecret_proof" in query:
             proof = hmac.new(self.app_secret.encode(), self.token.encode(), hashlib.sha256).hexdigest()
             if not hmac.compare_digest(query["appsecret_proof"], proof):
                 return self._error(100, message="Invalid appsecret_proof provided in the API argument")
+        return None
+
+    def handle(self, method, path, query, headers, body):
+        answer = self._file(path, headers) or self._refused(query, headers)
+        if answer:
+            return answer
         prefix = f"/{VERSION}/"
         if not path.startswith(prefix):
             return 404, "Not Found"
         parts = path[len(prefix) :].split("/")
-        payload = json.loads(body) if body else None
+        files = {}
+        if headers.get("Content-Type", "").startswith("multipart/form-data"):
+            payload, files = parse_form(headers, body)
+        else:
+            payload = json.loads(body) if body else None
         with self.lock:
             self.calls.append(
                 (method, "/".join(parts), {k: v for k, v in query.items() if k != "appsecret_proof"}, payload)
             )
         object_id = parts[0]
+        if self.platform == "whatsapp" and object_id in WHATSAPP_MEDIA and method == "GET" and len(parts) == 1:
+            return 200, self._media_info(object_id, headers)
         if object_id not in (self.account_id, WABA_ID if self.platform == "whatsapp" else None):
             return self._error(100, 33, message=f"Unsupported request. Object with ID '{object_id}' does not exist")
         edge = parts[1] if len(parts) > 1 else ""
         if edge == "messages" and method == "POST" and object_id == self.account_id:
             return self._send(payload or {})
+        if edge in ("media", "message_attachments") and method == "POST" and object_id == self.account_id:
+            return self._upload(edge, payload, files)
         if edge == "subscribed_apps":
             return 200, {"success": True}
         if edge == "message_templates" and method == "GET":
@@ -132,6 +170,42 @@ class GraphApi(RecordingApi):
         if not edge and method == "GET":
             return 200, self._describe(object_id)
         return self._error(100, message="Unsupported request")
+
+    @staticmethod
+    def _media_info(media_id, headers):
+        data, mimetype = WHATSAPP_MEDIA[media_id]
+        return {
+            "messaging_product": "whatsapp",
+            "url": f"http://{headers['Host']}/whatsapp-media/{media_id}",
+            "mime_type": mimetype,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "file_size": len(data),
+            "id": media_id,
+        }
+
+    def _upload(self, edge, fields, files):
+        """WhatsApp's media upload or the Attachment Upload API: the kind recorded is the
+        platform's (WhatsApp: the file's MIME type, which the upload names; Meta: the
+        attachment type)."""
+        if edge == "media":
+            file = files.get("file")
+            if fields.get("messaging_product") != "whatsapp" or not file:
+                return self._error(100, message="The parameter messaging_product and file are required")
+            self.record_upload(fields.get("type") or file["mimetype"], file)
+            with self.lock:
+                self._next_id += 1
+                return 200, {"id": f"{900000 + self._next_id}"}
+        file = files.get("filedata")
+        message = json.loads(fields.get("message") or "{}")
+        kind = (message.get("attachment") or {}).get("type")
+        if not file or kind not in ("image", "audio", "video", "file"):
+            return self._error(100, message="Invalid attachment")
+        if self.platform == "instagram" and fields.get("platform") != "instagram":
+            return self._error(100, message="The platform parameter must be instagram")
+        self.record_upload(kind, file)
+        with self.lock:
+            self._next_id += 1
+            return 200, {"attachment_id": f"{700000 + self._next_id}"}
 
     def _describe(self, object_id):
         if self.platform == "whatsapp":
@@ -207,6 +281,10 @@ class FakeGraph(RecordingFake):
         self.token, self.account_id = ACCOUNTS[platform]
         self.app_secret = APP_SECRET
         self.waba_id = WABA_ID
+
+    def cdn_url(self, name):
+        """The address of a person's attachment on the fake CDN (Messenger, Instagram)."""
+        return f"{self.url}/cdn/{name}"
 
     def close_window(self, *chat_ids):
         self.control("close_window", chat_ids=[str(c) for c in chat_ids])

@@ -96,7 +96,7 @@ class MaxApi(RecordingApi):
         if path.startswith("/files/"):  # a CDN: no token
             with self.lock:
                 found = self.files.get(path)
-            return (200, found[1], {"Content-Type": found[0]}) if found else (404, "Not Found")
+            return (200, (found[1], found[0])) if found else (404, "Not Found")
         if headers.get("Authorization") != self.token:
             return self._error(401, "verify.token", "Invalid access_token")
         if path.startswith("/upload/"):  # the upload host

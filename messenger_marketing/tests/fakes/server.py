@@ -16,6 +16,8 @@ that is down, then listens again on the same port.
 
 import collections
 import contextlib
+import email.parser
+import email.policy
 import json
 import os
 import socket
@@ -28,6 +30,55 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 CONTROL_PREFIX = "/__fake__/"
+
+# The files every fake hands over as a person's photo and voice note (the first bytes
+# are each format's signature, the rest stands for the picture and the sound)
+PHOTO = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 8 + b"\xff\xd9"
+VOICE = b"OggS\x00\x02" + bytes(range(255, -1, -1)) * 12
+
+
+def parse_form(headers, body):
+    """A multipart/form-data body as {name: text} and {name: file}, a file being a dict
+    with filename, mimetype, size and data, as the platform sees an upload."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + headers.get("Content-Type", "").encode() + b"\r\n\r\n" + body
+    )
+    fields, files = {}, {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        data = part.get_payload(decode=True) or b""
+        filename = part.get_filename()
+        if filename is None:
+            fields[name] = data.decode()
+        else:
+            files[name] = {"filename": filename, "mimetype": part.get_content_type(), "size": len(data), "data": data}
+    return fields, files
+
+
+class MediaStore:
+    """What a fake keeps of files: the uploads it accepted (kind, filename, mimetype and
+    size, in order) and the download failures it was told to answer (``ctl_fail_downloads``).
+    Call ``media_reset`` from the fake's reset, under its lock."""
+
+    def media_reset(self):
+        self.uploads = []
+        self.download_failures = collections.deque()  # HTTP statuses for the next downloads
+
+    def ctl_fail_downloads(self, statuses):
+        with self.lock:
+            self.download_failures.extend(statuses)
+
+    def record_upload(self, kind, file):
+        with self.lock:
+            self.uploads.append({k: file[k] for k in ("filename", "mimetype", "size")} | {"kind": kind})
+
+    def download(self, data, mimetype):
+        """The answer to a file download: the file, or the next failure it was told."""
+        with self.lock:
+            failure = self.download_failures.popleft() if self.download_failures else None
+        if failure:
+            return failure, {"error": {"code": failure, "message": "download failed"}}
+        return 200, (data, mimetype)
 
 
 class FakeApi:
@@ -203,14 +254,15 @@ def run(api_class):
             return 200, {"result": handler(**json.loads(body or b"{}"))}
 
         def _reply(self, status, payload, headers=None):
-            if isinstance(payload, (dict, list)):
+            if isinstance(payload, tuple):  # (bytes, content type): a file
+                data, ctype = payload
+            elif isinstance(payload, (dict, list)):
                 data, ctype = json.dumps(payload).encode(), "application/json"
             else:
                 data = payload.encode() if isinstance(payload, str) else payload
                 ctype = "text/plain; charset=utf-8"
-            headers = dict(headers or {})
             self.send_response(status)
-            self.send_header("Content-Type", headers.pop("Content-Type", ctype))
+            self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(data)))
             for name, value in (headers or {}).items():
                 self.send_header(name, str(value))
@@ -360,6 +412,15 @@ class RecordingFake(FakeProcess):
 
     def stats(self):
         return self.control("stats")
+
+    @property
+    def uploads(self):
+        """The files it received, in order: dicts with kind, filename, mimetype, size."""
+        return self.state()["uploads"]
+
+    def fail_downloads(self, *statuses):
+        """Answer the next downloads of a file with these HTTP statuses (500, 404…)."""
+        self.control("fail_downloads", statuses=list(statuses))
 
     def wait_for(self, count, timeout=5.0):
         """Wait until ``count`` messages were accepted (answers may come after a timeout)."""

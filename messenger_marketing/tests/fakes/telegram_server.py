@@ -7,6 +7,11 @@ the dispatcher's own ceiling). It can be told to answer 429, 403 (blocked), 400,
 slowly for chosen requests, to answer every send after ``delay`` seconds, and to answer
 500 to everything for a while (an outage). Everything it receives is recorded for the
 tests to inspect.
+
+Files go as the Bot API has them: ``getFile`` gives a file's path, downloaded from
+``/file/bot<token>/<path>``; it refuses files over 20 MB ("file is too big"). It holds a
+person's photo (``PHOTO_ID``) and voice note (``VOICE_ID``), takes uploads to
+sendPhoto, sendDocument, sendAudio, sendVoice and sendVideo, and records them.
 """
 
 import collections
@@ -15,14 +20,31 @@ import time
 import urllib.parse
 
 try:
-    from .server import RecordingApi, RecordingFake, run
+    from .server import PHOTO, VOICE, MediaStore, RecordingApi, RecordingFake, parse_form, run
 except ImportError:  # run as a script, in the fake's own process
-    from server import RecordingApi, RecordingFake, run
+    from server import PHOTO, VOICE, MediaStore, RecordingApi, RecordingFake, parse_form, run
 
 TOKEN = "123456:TEST-TOKEN"
+PHOTO_ID = "AgACAgIAAxkBAAIBphoto"
+VOICE_ID = "AwACAgIAAxkBAAIBvoice"
+BIG_ID = "BQACAgIAAxkBAAIBbig"  # a 25 MB document: over what a bot may download
+FILES = {  # file_id: (path, data, size)
+    PHOTO_ID: ("photos/file_0.jpg", PHOTO, len(PHOTO)),
+    VOICE_ID: ("voice/file_1.oga", VOICE, len(VOICE)),
+    BIG_ID: ("documents/file_2.zip", b"", 25 * 1024 * 1024),
+}
+DOWNLOAD_LIMIT = 20 * 1024 * 1024
+# the upload methods and the parameter holding the file
+UPLOADS = {
+    "sendPhoto": "photo",
+    "sendDocument": "document",
+    "sendAudio": "audio",
+    "sendVoice": "voice",
+    "sendVideo": "video",
+}
 
 
-class TelegramApi(RecordingApi):
+class TelegramApi(MediaStore, RecordingApi):
     chat_key = "chat_id"
     content_key = "text"
 
@@ -42,6 +64,7 @@ class TelegramApi(RecordingApi):
             self.failing_until = 0.0  # monotonic time until which every send gets a 500
             self.scripts = collections.deque()  # forced answers for the next sends
             self._next_id = 1
+            self.media_reset()
 
     def ctl_script(self, answers):
         with self.lock:
@@ -61,29 +84,44 @@ class TelegramApi(RecordingApi):
             self.failing_until = time.monotonic() + seconds
 
     def state(self):
-        return {**super().state(), "blocked": sorted(self.blocked)}
+        return {**super().state(), "blocked": sorted(self.blocked), "uploads": self.uploads}
 
     # -- protocol ------------------------------------------------------------------------
     @staticmethod
     def _params(headers, body):
-        if "json" in headers.get("Content-Type", ""):
-            return json.loads(body or b"{}")
-        params = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
+        """The call's parameters, and the files of a multipart call by parameter name."""
+        ctype = headers.get("Content-Type", "")
+        if "json" in ctype:
+            return json.loads(body or b"{}"), {}
+        files = {}
+        if ctype.startswith("multipart/form-data"):
+            params, attached = parse_form(headers, body)
+            for name, file in attached.items():
+                files[name] = file
+            # a parameter may name its file: "attach://<part>"
+            for key, value in list(params.items()):
+                if isinstance(value, str) and value.startswith("attach://") and value[9:] in attached:
+                    files[key] = attached[value[9:]]
+        else:
+            params = {k: v[0] for k, v in urllib.parse.parse_qs(body.decode()).items()}
         for key in ("reply_markup", "allowed_updates"):
             if key in params:
                 params[key] = json.loads(params[key])
-        return params
+        return params, files
 
     @staticmethod
     def _error(status, description, **extra):
         return status, {"ok": False, "error_code": status, "description": description, **extra}
 
     def handle(self, method, path, query, headers, body):
+        path = urllib.parse.unquote(path)  # the client quotes the file's address (the token's colon)
+        if path.startswith(f"/file/bot{self.token}/"):
+            return self._download(path[len(f"/file/bot{self.token}/") :])
         prefix = f"/bot{self.token}/"
         if not path.startswith(prefix):
             return self._error(401, "Unauthorized")
         name = path[len(prefix) :]
-        params = self._params(headers, body)
+        params, files = self._params(headers, body)
         with self.lock:
             self.calls.append((name, params))
         if name == "getMe":
@@ -91,9 +129,29 @@ class TelegramApi(RecordingApi):
             return 200, {"ok": True, "result": bot}
         if name in ("setWebhook", "deleteWebhook", "answerCallbackQuery"):
             return 200, {"ok": True, "result": True}
-        if name not in ("sendMessage", "sendPhoto"):
+        if name == "getFile":
+            return self._get_file(str(params.get("file_id")))
+        if name != "sendMessage" and name not in UPLOADS:
             return self._error(404, "Not Found: method not found")
-        return self._send_message(params)
+        file = files.get(UPLOADS.get(name))
+        if name != "sendMessage" and not file and not str(params.get(UPLOADS[name]) or "").startswith("http"):
+            return self._error(400, f"Bad Request: there is no {UPLOADS[name]} in the request")
+        return self._send_message(params, name, file)
+
+    def _get_file(self, file_id):
+        if file_id not in FILES:
+            return self._error(400, "Bad Request: invalid file_id")
+        path, _data, size = FILES[file_id]
+        if size > DOWNLOAD_LIMIT:
+            return self._error(400, "Bad Request: file is too big")
+        result = {"file_id": file_id, "file_unique_id": f"u-{file_id[-5:]}", "file_size": size, "file_path": path}
+        return 200, {"ok": True, "result": result}
+
+    def _download(self, path):
+        for file_path, data, _size in FILES.values():
+            if file_path == path:
+                return self.download(data, "application/octet-stream")
+        return 404, {"ok": False, "error_code": 404, "description": "Not Found"}
 
     def _scripted(self, script):
         """The forced answer of a script entry; None to go through (after a delay)."""
@@ -112,7 +170,7 @@ class TelegramApi(RecordingApi):
             time.sleep(script[1])  # then it goes through, like a late answer of the real API
         return None
 
-    def _send_message(self, params):
+    def _send_message(self, params, method="sendMessage", file=None):
         chat_id = str(params.get("chat_id"))
         now = time.monotonic()
         with self.lock:
@@ -133,14 +191,18 @@ class TelegramApi(RecordingApi):
             return self._error(403, "Forbidden: bot was blocked by the user")
         if not chat_id.lstrip("-").isdigit():
             return self._error(400, "Bad Request: chat not found")
+        if file:
+            self.record_upload(UPLOADS[method], file)
         with self.lock:
             message_id = self._next_id
             self._next_id += 1
             self.sent.append(
                 {
                     "chat_id": chat_id,
+                    "method": method,
+                    "file": file and file["filename"],
                     "text": params.get("text") or params.get("caption"),
-                    "photo": params.get("photo"),
+                    "photo": None if file else params.get("photo"),
                     "reply_markup": params.get("reply_markup"),
                     "parse_mode": params.get("parse_mode"),
                     "at": now,
