@@ -1,6 +1,6 @@
 {
     "name": "Messenger Marketing",
-    "summary": "Talk to customers in Telegram, VK, WhatsApp, Messenger and Instagram: outbox, webhooks, "
+    "summary": "Talk to customers in Telegram, VK, MAX, WhatsApp, Messenger and Instagram: outbox, webhooks, "
     "contacts with consent, operator replies, sandbox simulator, chatbot flows and chat leads",
     "version": "18.0.1.2.0",
     "category": "Marketing",
