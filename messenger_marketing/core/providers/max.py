@@ -48,7 +48,9 @@ _UPLOAD_TYPES = {"photo": "image", "document": "file", "audio": "audio", "video"
 _ALONE = {"audio", "file"}
 # MAX's inbound attachment types -> InboundMedia kinds
 _INBOUND_KINDS = {"image": "photo", "file": "document", "audio": "audio", "video": "video", "sticker": "sticker"}
-_FETCH_LIMIT = 4096 * MB  # the largest file MAX takes: none from a person is bigger
+# MAX takes files up to 4 GB; Odoo holds a fetched file in memory while it stores it, so a
+# person's file above this stays on MAX (the refusal says so)
+_FETCH_LIMIT = 50 * MB
 _TEL = re.compile(r"^TEL[^:]*:(.+)$", re.MULTILINE)
 
 
