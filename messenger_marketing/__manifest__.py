@@ -1,6 +1,6 @@
 {
     "name": "Messenger Marketing",
-    "summary": "Talk to customers in Telegram, VK, WhatsApp, Messenger and Instagram: outbox, webhooks, "
+    "summary": "Talk to customers in Telegram, VK, MAX, WhatsApp, Messenger and Instagram: outbox, webhooks, "
     "contacts with consent, operator replies, sandbox simulator, chatbot flows and chat leads",
     "version": "18.0.1.4.0",
     "category": "Marketing",
@@ -48,6 +48,7 @@
         "views/product_views.xml",
         "views/messenger_webhook_event_views.xml",
         "views/messenger_menus.xml",
+        "views/messenger_route_views.xml",
     ],
     "demo": ["demo/messenger_demo.xml"],
     "assets": {

@@ -20,6 +20,7 @@ from . import (
     messenger_landing,
     messenger_message,
     messenger_price_alert,
+    messenger_route,
     messenger_sale_rule,
     messenger_segment,
     messenger_template,

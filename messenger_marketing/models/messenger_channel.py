@@ -142,6 +142,17 @@ class MessengerChannel(models.Model):
         default=24.0,
         help="A conversation with no message in either direction for this long goes back to the bot. 0: never.",
     )
+    fallback_after_minutes = fields.Float(
+        "Fall Back After (minutes)",
+        default=30.0,
+        help="Order updates and conversation messages that this channel cannot send for this long (an outage) go "
+        "to the customer's next channel. 0: they wait.",
+    )
+    fallback_today = fields.Integer(
+        "Delivered Thanks to a Fallback Today",
+        compute="_compute_health",
+        help="Messages delivered today through this channel after another channel could not deliver them.",
+    )
     last_error = fields.Text(readonly=True, copy=False)
     contact_ids = fields.One2many("messenger.contact", "channel_id")
     contact_count = fields.Integer(compute="_compute_contact_count")
@@ -197,6 +208,7 @@ class MessengerChannel(models.Model):
             return dict(Message._read_group(base + domain, ["channel_id"], ["__count"]))
 
         sent = count([("sent_at", ">=", today), ("state", "in", outbox.SENT)])
+        fallback = count([("sent_at", ">=", today), ("state", "in", outbox.SENT), ("fallback_of_id", "!=", False)])
         failed = count([("write_date", ">=", today), ("state", "in", outbox.FAILED)])
         queued = count([("state", "in", outbox.PENDING)])
         waiting = dict(
@@ -206,6 +218,7 @@ class MessengerChannel(models.Model):
         )
         for channel in self:
             channel.sent_today = sent.get(channel, 0)
+            channel.fallback_today = fallback.get(channel, 0)
             channel.failed_today = failed.get(channel, 0)
             channel.queued_count = queued.get(channel, 0)
             channel.waiting_count = waiting.get(channel, 0)

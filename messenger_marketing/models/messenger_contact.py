@@ -1,4 +1,5 @@
 import re
+import uuid
 from datetime import timedelta
 
 from markupsafe import Markup
@@ -8,6 +9,7 @@ from odoo.exceptions import AccessError, UserError
 from odoo.tools import html2plaintext
 
 from ..core import outbox
+from ..core.providers import InboundEvent
 from .messenger_access import MANAGER, USER, check_group, check_protected_fields
 
 # Whole-message words that unsubscribe, compared case-insensitively after trimming.
@@ -245,13 +247,20 @@ class MessengerContact(models.Model):
         if state != "subscribed" and changed:
             # an opt-out stops what is already waiting (a paused campaign's rows too),
             # visibly, not only at send time
-            self.env["messenger.message"].sudo().search(
-                [
-                    ("contact_id", "in", changed.ids),
-                    ("state", "in", ["queued", "held"]),
-                    ("kind", "in", ["marketing"] + (["transactional", "service"] if state == "blocked" else [])),
-                ]
-            )._to("cancelled", failure_type="opted_out" if state != "blocked" else "blocked")
+            cancelled = (
+                self.env["messenger.message"]
+                .sudo()
+                .search(
+                    [
+                        ("contact_id", "in", changed.ids),
+                        ("state", "in", ["queued", "held"]),
+                        ("kind", "in", ["marketing"] + (["transactional", "service"] if state == "blocked" else [])),
+                    ]
+                )
+                ._to("cancelled", failure_type="opted_out" if state != "blocked" else "blocked")
+            )
+            if state == "blocked":  # an order update still reaches them, on another channel
+                cancelled._fall_back()
         return changed
 
     def _log_consent(self, method, source="", mailing=None):
@@ -296,14 +305,16 @@ class MessengerContact(models.Model):
         return re.sub(r"\s+", " ", (text or "").strip().lower()).strip(" !.") in STOP_WORDS
 
     @api.model
-    def _reachable_by_partner(self, partners, kind, channel=None, company=None):
+    def _reachable_by_partner(self, partners, kind, channel=None, company=None, exclude=None):
         """{partner id: contact} for the partners who can get a message of this kind: the
         one rule of every feature (order messages, the composer; campaigns follow it in
         SQL, see mailing.mailing._messenger_candidates_sql). A partner's own contacts
-        first, else their commercial partner's; among them the one used last (then the
-        newest); only through active channels, through ``channel`` (one or several) when
-        given, of ``company`` or of no company when given; only contacts whose consent
-        allows ``kind`` (``_can_receive``). Searched with the caller's rights."""
+        first, else their commercial partner's; among them the one on the first channel of
+        the partner's order of channels for ``kind`` (messenger.route: theirs, else the
+        company's), then the one used last (then the newest); only through active
+        channels, through ``channel`` (one or several) when given, not through ``exclude``,
+        of ``company`` or of no company when given; only contacts whose consent allows
+        ``kind`` (``_can_receive``). Searched with the caller's rights."""
         domain = [
             ("partner_id", "in", (partners | partners.commercial_partner_id).ids),
             ("state", "!=", "blocked"),
@@ -311,13 +322,23 @@ class MessengerContact(models.Model):
         ]
         if channel:
             domain.append(("channel_id", "in", channel.ids))
+        if exclude:
+            domain.append(("channel_id", "not in", exclude.ids))
         if company is not None:
             # a shared customer hears of company B's records from company B's channels only
             domain.append(("company_id", "in", [company.id, False]))
+        order = {}
+        if kind != "marketing":
+            order = self.env["messenger.route"]._channel_order(partners | partners.commercial_partner_id, kind, company)
         best = {}
         for contact in self.search(domain, order="last_message_at desc nulls last, id desc"):
-            if contact.partner_id.id not in best and contact._can_receive(kind):
-                best[contact.partner_id.id] = contact
+            if not contact._can_receive(kind):
+                continue
+            ranks = order.get(contact.partner_id.id) or []
+            rank = ranks.index(contact.channel_id.id) if contact.channel_id.id in ranks else len(ranks)
+            if contact.partner_id.id not in best or rank < best[contact.partner_id.id][0]:
+                best[contact.partner_id.id] = (rank, contact)
+        best = {partner_id: contact for partner_id, (_rank, contact) in best.items()}
         reachable = {}
         for partner in partners:
             contact = best.get(partner.id) or best.get(partner.commercial_partner_id.id)
@@ -562,6 +583,17 @@ class MessengerContact(models.Model):
     def action_subscribe(self):
         check_group(self, USER, "write")
         self._set_consent("subscribed", "manual", self.env.user.name)
+        return True
+
+    def action_sandbox_block(self):
+        """Play the person who blocks the bot, on a sandbox channel only, through the path
+        of a webhook: to try what follows (the fallback to the customer's next channel)."""
+        check_group(self, MANAGER, "write")
+        for contact in self.sudo():
+            if contact.channel_id.provider != "sandbox":
+                raise UserError(_("On a messenger, only the person can block the bot; in Odoo, a sandbox contact can."))
+            event = InboundEvent(f"sandbox-block-{uuid.uuid4().hex}", "blocked", chat_id=contact.chat_id)
+            self.env["messenger.inbound"].sudo()._process(contact.channel_id, [event])
         return True
 
     def _lang(self):

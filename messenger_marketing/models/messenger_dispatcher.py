@@ -25,6 +25,7 @@ from odoo import _, api, fields, models
 from ..core.dispatch import CLAIM_AHEAD, Job, Run, run_loop
 from ..core.pacing import PER_CHAT_MARGIN
 from ..core.providers import BLOCKED, PERMANENT, SENT, TRANSIENT, OutgoingMessage
+from .messenger_route import FALLBACK_KINDS
 
 _logger = logging.getLogger(__name__)
 
@@ -113,6 +114,7 @@ class MessengerDispatcher(models.AbstractModel):
         self = self.sudo()  # noqa: PLW0642 - the dispatcher acts for every company
         deadline = time.monotonic() + time_budget
         self._recover_interrupted()
+        self._fall_back_stalled(channel_ids)
         run = Run()
         try:
             return run_loop(_Store(self, channel_ids, auto_commit), run, deadline)
@@ -232,7 +234,7 @@ class MessengerDispatcher(models.AbstractModel):
                 "cancelled",
                 failure_type="opted_out",
                 failure_reason=_("The contact opted out or blocked the bot before sending."),
-            )
+            )._fall_back()
             messages -= refused
             if paid:
                 messages = self.env["mailing.mailing"]._messenger_within_stars_budget(messages)
@@ -390,6 +392,31 @@ class MessengerDispatcher(models.AbstractModel):
         return sum(len(outcome.results) for outcome in outcomes)
 
     # -- housekeeping ------------------------------------------------------------------
+    def _fall_back_stalled(self, channel_ids=None):
+        """Order updates and conversation messages that their channel has not managed to
+        send for longer than its "Fall Back After" (an outage: retried and still queued, or
+        the channel paused for longer than that): cancelled there, and sent through the
+        customer's next channel. Locked past the dispatchers that could claim them."""
+        self.env["messenger.message"].flush_model()
+        self.env.cr.execute(
+            """SELECT m.id FROM messenger_message m
+               JOIN messenger_channel c ON c.id = m.channel_id
+               WHERE m.state = 'queued' AND m.direction = 'out' AND m.kind = ANY(%(kinds)s)
+                 AND c.fallback_after_minutes > 0
+                 AND ((m.attempts > 0
+                       AND m.create_date < %(now)s - make_interval(secs => c.fallback_after_minutes * 60))
+                      OR c.pacing_next_slot > %(now)s + make_interval(secs => c.fallback_after_minutes * 60))
+                 AND (%(channels)s IS NULL OR m.channel_id = ANY(%(channels)s))
+               FOR UPDATE OF m SKIP LOCKED""",
+            {"kinds": list(FALLBACK_KINDS), "now": _now(), "channels": list(channel_ids) if channel_ids else None},
+        )
+        messages = self.env["messenger.message"].browse([r[0] for r in self.env.cr.fetchall()])
+        messages.invalidate_recordset()
+        for channel, group in messages.grouped("channel_id").items():
+            minutes = f"{channel.fallback_after_minutes:g}"
+            reason = _("%(channel)s could not send it for %(minutes)s minutes.", channel=channel.name, minutes=minutes)
+            group._to("cancelled", failure_type="provider_unavailable", failure_reason=reason)._fall_back()
+
     def _recover_interrupted(self):
         """Rows left in ``sending`` by a process that died: resend only where the provider
         deduplicates; otherwise a person decides."""

@@ -5,12 +5,14 @@ from markupsafe import Markup
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import clean_context
+from odoo.tools import clean_context, plaintext2html
 
 from ..core import outbox
 from ..core.providers import BLOCKED, OPTED_OUT, PERMANENT
+from ..core.text import html_to_plain
 from .messenger_access import MANAGER, check_group
 from .messenger_contact import UNSUBSCRIBE_PAYLOAD
+from .messenger_route import FALLBACK_KINDS
 
 STATES = [
     ("queued", "Queued"),
@@ -111,6 +113,30 @@ class MessengerMessage(models.Model):
     paid_broadcast = fields.Boolean(
         readonly=True, help="Sent as a Telegram paid broadcast: faster than the bot's free limit, for Stars."
     )
+    fallback_of_id = fields.Many2one(
+        "messenger.message",
+        "Fallback Of",
+        readonly=True,
+        ondelete="set null",
+        index="btree_not_null",
+        help="The message that could not be delivered on its channel, which this one carries on another.",
+    )
+    fallback_ids = fields.One2many("messenger.message", "fallback_of_id", readonly=True)
+    fallback_id = fields.Many2one(
+        "messenger.message",
+        "Sent Again As",
+        compute="_compute_fallback_id",
+        help="This message could not be delivered here: it went on through another channel as this one.",
+    )
+    fallback_medium = fields.Selection(
+        [("email", "E-mail"), ("sms", "SMS")],
+        "Sent Again By",
+        readonly=True,
+        help="No messenger channel was left to carry this message: it went by e-mail or SMS.",
+    )
+    fallback_mail_id = fields.Many2one(
+        "mail.message", "Sent Again In", readonly=True, ondelete="set null", help="The e-mail or SMS that carried it."
+    )
 
     def init(self):
         # The dispatcher's claim query reads only due outgoing rows.
@@ -149,12 +175,22 @@ class MessengerMessage(models.Model):
                ON messenger_message (mailing_id)
                WHERE paid_broadcast AND state IN ('sending', 'sent', 'delivered', 'read')"""
         )
+        # A message that could not be delivered goes on through another channel once.
+        self.env.cr.execute(
+            """CREATE UNIQUE INDEX IF NOT EXISTS messenger_message_fallback_uniq
+               ON messenger_message (fallback_of_id) WHERE fallback_of_id IS NOT NULL"""
+        )
         # ...and checks that a chat has no older pending message.
         self.env.cr.execute(
             """CREATE INDEX IF NOT EXISTS messenger_message_pending_contact_idx
                ON messenger_message (contact_id, id)
                WHERE state IN ('queued', 'sending')"""
         )
+
+    @api.depends("fallback_ids")
+    def _compute_fallback_id(self):
+        for message in self:
+            message.fallback_id = message.fallback_ids[:1]
 
     @api.model
     def _queue(self, vals_list):
@@ -228,7 +264,133 @@ class MessengerMessage(models.Model):
             failed.contact_id._set_consent("blocked", "provider", result.reason)
         elif result.outcome == OPTED_OUT:
             failed.contact_id._set_consent("unsubscribed", "provider", result.reason)
+        if not result.maybe_delivered:  # one that may have arrived is for a person to check
+            failed._fall_back()
         return failed
+
+    # -- reaching the customer on another channel --------------------------------------
+    def _chain(self):
+        """This message and the ones it carries on for, back to the first."""
+        self.ensure_one()
+        chain, message = self.browse(), self
+        while message and message not in chain:
+            chain |= message
+            message = message.fallback_of_id
+        return chain
+
+    def _fall_back(self):
+        """Queue each of these undelivered messages (failed or cancelled) once more, on the
+        customer's next channel that may receive it and that its chain has not tried yet
+        (messenger.contact._reachable_by_partner, in the order of messenger.route). In the
+        transaction that records the failure, so that a process that dies leaves either
+        both or neither; and once: a message has at most one fallback (a unique index
+        says so too). Marketing never falls back. Returns the new messages."""
+        eligible = self.filtered(
+            lambda m: (
+                m.direction == "out"
+                and m.kind in FALLBACK_KINDS
+                and m.state in ("failed", "cancelled")
+                and m.contact_id.partner_id
+            )
+        )
+        if not eligible:
+            return self.browse()
+        self.flush_model(["fallback_of_id"])
+        self.env.cr.execute(
+            "SELECT fallback_of_id FROM messenger_message WHERE fallback_of_id = ANY(%s)", [eligible.ids]
+        )
+        done = {r[0] for r in self.env.cr.fetchall()}
+        Contact = self.env["messenger.contact"].sudo()
+        vals_list, notes = [], []
+        for message in eligible.filtered(lambda m: m.id not in done and not m.fallback_medium):
+            chain = message._chain()
+            partner = message.contact_id.partner_id
+            company = message.channel_id.company_id
+            contact = Contact._reachable_by_partner(
+                partner, message.kind, company=company or None, exclude=chain.channel_id
+            ).get(partner.id)
+            if not contact:
+                order = self.env["messenger.route"]._channel_order(partner, message.kind, company or None)
+                message._fall_back_off_messenger(partner, order[partner.id])
+                continue
+            vals_list.append(
+                {
+                    "channel_id": contact.channel_id.id,
+                    "contact_id": contact.id,
+                    "direction": "out",
+                    "kind": message.kind,
+                    "body": message.body,
+                    "body_format": message.body_format,
+                    "image_url": message.image_url,
+                    "buttons": message.buttons,
+                    "priority": message.priority,
+                    "res_model": message.res_model,
+                    "res_id": message.res_id,
+                    "fallback_of_id": message.id,
+                }
+            )
+            notes.append((message, contact))
+        copies = self.sudo()._queue(vals_list)
+        for copy, (message, contact) in zip(copies, notes, strict=True):
+            copy._log_fallback(message, contact)
+        return copies
+
+    def _fall_back_off_messenger(self, partner, order):
+        """The last links of the order, once no messenger channel is left: an e-mail or an
+        SMS through Odoo's own mail and sms (an optional app), queued for their crons."""
+        self.ensure_one()
+        record = self._record() or partner
+        for medium in [step for step in order if step in ("email", "sms")]:
+            if medium == "email" and partner.email:
+                body = self.body if self.body_format == "html" else plaintext2html(self.body or "")
+                sent = (
+                    record.sudo()
+                    .with_context(mail_notify_force_send=False)
+                    .message_post(
+                        body=body, partner_ids=partner.ids, message_type="comment", subtype_xmlid="mail.mt_comment"
+                    )
+                )
+            elif medium == "sms" and "sms.sms" in self.env and (partner.mobile or partner.phone):
+                text = html_to_plain(self.body) if self.body_format == "html" else self.body or ""
+                sent = record.sudo()._message_sms(text, partner_ids=partner.ids, put_in_queue=True)
+            else:
+                continue
+            self.write({"fallback_medium": medium, "fallback_mail_id": sent.id})
+            if record != partner:
+                label = dict(self._fields["fallback_medium"]._description_selection(self.env))[medium]
+                record.sudo()._message_log(body=self._fallback_note(label))
+            return True
+        return False
+
+    def _record(self):
+        """The record the message is about (an order), if it still exists and has a chatter."""
+        self.ensure_one()
+        if self.res_model not in self.env or not self.res_id:
+            return None
+        record = self.env[self.res_model].browse(self.res_id).exists()
+        return record if record and hasattr(record, "_message_log") else None
+
+    def _fallback_note(self, next_label):
+        reason = self.failure_reason or dict(self._fields["failure_type"]._description_selection(self.env)).get(
+            self.failure_type, ""
+        )
+        return Markup("<p>%s</p>") % _(
+            "Not delivered through %(channel)s (%(reason)s): sent again through %(next)s.",
+            channel=self.channel_id.name,
+            reason=reason,
+            next=next_label,
+        )
+
+    def _log_fallback(self, original, contact):
+        """Say on the record (an order) that the message goes on through another channel,
+        and give the new message its own status note there."""
+        self.ensure_one()
+        record = self._record()
+        if not record:
+            return
+        record.sudo()._message_log(body=original._fallback_note(contact.channel_id.name))
+        log = record.sudo()._message_log(body=self._chatter_log_body(contact, self.body, self.state))
+        self.chatter_log_id = log
 
     # The bulk forms, in SQL, for the dispatcher and campaigns (100,000 rows at a time).
     # Each moves only rows in a state the move starts from, and keeps traces in step.

@@ -6,6 +6,7 @@ class ResPartner(models.Model):
 
     messenger_contact_ids = fields.One2many("messenger.contact", "partner_id", string="Messenger Contacts")
     messenger_contact_count = fields.Integer(compute="_compute_messenger_contact_count")
+    messenger_route_ids = fields.One2many("messenger.route", "partner_id", string="Channel Order")
 
     def _compute_messenger_contact_count(self):
         counts = dict(

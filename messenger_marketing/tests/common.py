@@ -10,6 +10,7 @@ from odoo import fields
 from odoo.tests.common import TransactionCase
 
 from .fakes.graph_server import FakeGraph
+from .fakes.max_server import FakeMax
 from .fakes.telegram_server import FakeTelegram
 from .fakes.vk_server import CONFIRMATION_CODE, FakeVk
 
@@ -105,6 +106,21 @@ class ProvidersSetupMixin:
             }
         )
         return channel, fake
+
+    @classmethod
+    def setup_max(cls, env, **channel_vals):
+        fake = FakeMax().start()
+        cls.addClassCleanup(fake.stop)
+        cls._fast_retries(env)
+        vals = {
+            "name": "MAX bot",
+            "provider": "max",
+            "token": fake.token,
+            "api_base_url": fake.url,
+            "bot_username": "fake_shop_bot",
+            "request_timeout": 2.0,
+        }
+        return env["messenger.channel"].create({**vals, **channel_vals}), fake
 
     @classmethod
     def setup_graph(cls, env, platform, **channel_vals):

@@ -56,6 +56,7 @@ messenger.warming.enrolment       -       -       -         -         r     ru  
 messenger.sequence.step           abstract
 messenger.price.alert             -       -       -         -         r     rwu      -
 messenger.price.change            -       -       -         -         -     -        -
+messenger.route                   -       -       -         -         r     rwcu     -
 messenger.support.article         -       -       -         -         r     rwcu     c
 messenger.support.tag             -       -       -         -         r     rwcu     rwcu
 messenger.support.question        -       -       -         -         r     rwu      -
@@ -178,6 +179,11 @@ class TestAccessMatrix(HttpCase):
             "messenger.warming.enrolment": {"contact_id": self.new_contact(), "warming_id": self.warming.id},
             "messenger.price.alert": {"contact_id": self.new_contact(), "product_tmpl_id": self.product.id},
             "messenger.price.change": {"product_tmpl_id": self.product.id},
+            "messenger.route": {
+                "channel_id": self.channel.id,
+                "kind": "transactional",
+                "company_id": self.channel.company_id.id,
+            },
             "messenger.support.article": {"name": "RPC", "short_answer": "Yes"},
             "messenger.support.tag": {"name": f"rpc {unique}"},
             "messenger.support.question": {
@@ -218,6 +224,7 @@ class TestAccessMatrix(HttpCase):
         "messenger.warming.enrolment": {"stop_reason": "changed"},
         "messenger.price.alert": {"alert_count": 2},
         "messenger.price.change": {"product_tmpl_id": None},
+        "messenger.route": {"sequence": 11},
         "messenger.support.article": {"short_answer": "changed"},
         "messenger.support.tag": {"color": 2},
         "messenger.support.question": {"confidence": 0.5},

@@ -27,6 +27,7 @@ from odoo.tests.common import get_db_name
 
 from .common import MessengerCase
 from .fakes.graph_server import FakeGraph
+from .fakes.max_server import FakeMax
 from .fakes.telegram_server import FakeTelegram
 from .fakes.vk_server import FakeVk
 
@@ -71,6 +72,7 @@ PROVIDERS = {
     "vk": FaultProvider(
         "vk", idempotent=True, fake=FakeVk, account_vals=lambda f: {"vk_group_id": f.group_id}, chat_key="peer_id"
     ),
+    "max": FaultProvider("max", idempotent=False, fake=FakeMax, chat_key="user_id"),
     "whatsapp": FaultProvider(
         "whatsapp",
         idempotent=False,

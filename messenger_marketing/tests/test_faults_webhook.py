@@ -115,6 +115,53 @@ def vk_events():
     )
 
 
+def max_updates():
+    user = st.fixed_dictionaries(
+        {"user_id": odd_values | st.integers(1, 10**12)},
+        optional={"first_name": odd_values, "last_name": odd_values, "username": odd_values},
+    )
+    attachment = st.fixed_dictionaries(
+        {"type": st.sampled_from(["image", "file", "audio", "video", "sticker", "location", "contact"]) | odd_values},
+        optional={
+            "payload": st.fixed_dictionaries({}, optional={"url": odd_values, "vcf_info": odd_values}) | odd_values,
+            "latitude": odd_values | st.floats(-90, 90),
+            "longitude": odd_values | st.floats(-180, 180),
+            "filename": odd_values,
+            "size": odd_values,
+        },
+    )
+    body = st.fixed_dictionaries(
+        {"mid": odd_values | st.just("mid.1")},
+        optional={
+            "text": st.text(max_size=50) | odd_values | st.sampled_from(["/start", "/start p1-x", "STOP"]),
+            "attachments": st.lists(attachment, max_size=3) | odd_values,
+        },
+    )
+    message = st.fixed_dictionaries(
+        {"sender": user | odd_values, "body": body | odd_values},
+        optional={"recipient": st.fixed_dictionaries({"chat_type": odd_values, "chat_id": odd_values}) | odd_values},
+    )
+    callback = st.fixed_dictionaries(
+        {"callback_id": odd_values, "user": user | odd_values}, optional={"payload": odd_values}
+    )
+    return st.fixed_dictionaries(
+        {
+            "update_type": st.sampled_from(
+                ["message_created", "message_callback", "bot_started", "bot_stopped", "bot_removed", "dialog_muted"]
+            )
+            | odd_values,
+        },
+        optional={
+            "timestamp": odd_values | st.integers(0, 2**62),
+            "message": message | odd_values,
+            "callback": callback | odd_values,
+            "user": user | odd_values,
+            "chat_id": odd_values,
+            "payload": odd_values,
+        },
+    )
+
+
 def whatsapp_events():
     message = st.fixed_dictionaries(
         {"from": odd_values | st.just("15550001111"), "id": odd_values},
@@ -237,6 +284,9 @@ WEBHOOK_PROVIDERS = {
         vk_events(),
         vk_secret,
         refusal=(400, 403),
+    ),
+    "max": WebhookProvider(
+        "max", {"token": "max-FUZZ-TOKEN-never-logged"}, max_updates(), secret_header("X-Max-Bot-Api-Secret")
     ),
     "whatsapp": meta_provider(
         "whatsapp", {"whatsapp_phone_number_id": "100100", "whatsapp_account_id": "200200"}, whatsapp_events()

@@ -23,6 +23,7 @@ MENUS = {
     "messenger_marketing.menu_messenger_channels": "manager",
     "messenger_marketing.menu_messenger_channel_setup": "manager",
     "messenger_marketing.menu_messenger_sale_rules": "manager",
+    "messenger_marketing.menu_messenger_routes": "manager",
     "messenger_marketing.menu_messenger_templates": "manager",
     "messenger_marketing.menu_messenger_whatsapp_templates": "manager",
     "messenger_marketing.menu_messenger_whatsapp_prices": "manager",

@@ -7,7 +7,7 @@ from .common import ProvidersSetupMixin, TelegramSetupMixin
 
 @tagged("post_install", "-at_install")
 class TestAllProviders(ProvidersSetupMixin, TelegramSetupMixin, TransactionCase):
-    """The same order message and the same campaign over the six providers: the features
+    """The same order message and the same campaign over the seven providers: the features
     write one message, each provider renders it in its own way."""
 
     @classmethod
@@ -20,12 +20,14 @@ class TestAllProviders(ProvidersSetupMixin, TelegramSetupMixin, TransactionCase)
         }
         cls.fakes = {"telegram": cls.fake}
         cls.channels["vk"], cls.fakes["vk"] = cls.setup_vk(env)
+        cls.channels["max"], cls.fakes["max"] = cls.setup_max(env)
         for platform in ("whatsapp", "messenger", "instagram"):
             cls.channels[platform], cls.fakes[platform] = cls.setup_graph(env, platform)
         chats = {
             "sandbox": "s-1",
             "telegram": "9001",
             "vk": "9002",
+            "max": "9003",
             "whatsapp": "79123456780",
             "messenger": "2900000009",
             "instagram": "17800000009",
@@ -54,6 +56,8 @@ class TestAllProviders(ProvidersSetupMixin, TelegramSetupMixin, TransactionCase)
             return [s for s in fake.sent if s["chat_id"] == chat]
         if code == "vk":
             return [s for s in fake.sent if s["peer_id"] == chat]
+        if code == "max":
+            return [s for s in fake.sent if s["user_id"] == chat]
         return fake.bodies(chat)
 
     def test_order_confirmation_on_every_provider(self):
@@ -71,7 +75,7 @@ class TestAllProviders(ProvidersSetupMixin, TelegramSetupMixin, TransactionCase)
         messages = self.env["messenger.message"].search(
             [("res_model", "=", "sale.order"), ("res_id", "in", [o.id for o in orders.values()])]
         )
-        self.assertEqual(len(messages), 6)
+        self.assertEqual(len(messages), 7)
         self.assertEqual(set(messages.mapped("kind")), {"transactional"})
         self.dispatch_all()
         self.assertEqual(set(messages.mapped("state")), {"sent"}, messages.mapped("failure_reason"))
@@ -88,6 +92,12 @@ class TestAllProviders(ProvidersSetupMixin, TelegramSetupMixin, TransactionCase)
         actions = [b["action"] for b in vk["keyboard"]["buttons"][0]]
         self.assertIn(portal["vk"], actions[0]["link"])
         self.assertEqual(json.loads(actions[1]["payload"]), {"b": "contact_us"})
+        # MAX: an inline keyboard attachment with a link button and a callback button
+        max_sent = self.sent_to("max")[0]
+        self.assertIn(orders["max"].name, max_sent["text"])
+        row = max_sent["attachments"][0]["payload"]["buttons"][0]
+        self.assertIn(portal["max"], row[0]["url"])
+        self.assertEqual((row[1]["type"], row[1]["payload"]), ("callback", "contact_us"))
         # WhatsApp: a reply button; the link, which cannot sit beside it, under the text
         whatsapp = self.sent_to("whatsapp")[0]["interactive"]
         self.assertIn(orders["whatsapp"].name, whatsapp["body"]["text"])
@@ -123,8 +133,8 @@ class TestAllProviders(ProvidersSetupMixin, TelegramSetupMixin, TransactionCase)
                 "messenger_body": "Spring sale: -20% on every chair this week!",
             }
         )
-        self.assertEqual(mailing.messenger_reachable_count, 6)
-        self.assertEqual(mailing._messenger_launch(), 6)
+        self.assertEqual(mailing.messenger_reachable_count, 7)
+        self.assertEqual(mailing._messenger_launch(), 7)
         self.dispatch_all()
         messages = self.env["messenger.message"].search([("mailing_id", "=", mailing.id)])
         self.assertEqual(set(messages.mapped("state")), {"sent"}, messages.mapped("failure_reason"))
@@ -136,6 +146,9 @@ class TestAllProviders(ProvidersSetupMixin, TelegramSetupMixin, TransactionCase)
         vk = self.sent_to("vk")
         self.assertEqual([s["text"] for s in vk], [text])
         self.assertEqual(json.loads(vk[0]["keyboard"]["buttons"][-1][0]["action"]["payload"]), {"b": "unsub"})
+        max_sent = self.sent_to("max")
+        self.assertEqual([s["text"] for s in max_sent], [text])
+        self.assertEqual(max_sent[0]["attachments"][-1]["payload"]["buttons"][-1][0]["payload"], "unsub")
         whatsapp = self.sent_to("whatsapp")
         self.assertEqual(len(whatsapp), 1)
         self.assertEqual(whatsapp[0]["interactive"]["body"]["text"], text)
@@ -145,4 +158,4 @@ class TestAllProviders(ProvidersSetupMixin, TelegramSetupMixin, TransactionCase)
             self.assertEqual([s["message"]["text"] for s in sent], [text], code)
             self.assertEqual(sent[0]["message"]["quick_replies"][0]["payload"], "unsub", code)
         mailing.invalidate_recordset()
-        self.assertEqual(mailing.delivered, 6)
+        self.assertEqual(mailing.delivered, 7)

@@ -65,6 +65,7 @@ class TestTextPerProvider(ProvidersSetupMixin, TelegramSetupMixin, TransactionCa
         limits = {code: (cls.max_text_length, cls.max_caption_length) for code, cls in PROVIDERS.items()}
         self.assertEqual(limits["telegram"], (4096, 1024))
         self.assertEqual(limits["vk"][0], 4096)
+        self.assertEqual(limits["max"], (4000, 4000))
         self.assertEqual(limits["whatsapp"], (4096, 1024))
         self.assertEqual(limits["messenger"][0], 2000)
         self.assertEqual(limits["instagram"][0], 1000)

@@ -65,6 +65,7 @@ METHODS = {
     ("messenger.composer", "action_send"): USERS | ANY_MANAGER,
     ("messenger.contact", "action_hand_back_to_bot"): USERS,
     ("messenger.contact", "action_open_conversation"): USERS,
+    ("messenger.contact", "action_sandbox_block"): MANAGERS,
     ("messenger.contact", "action_subscribe"): USERS,
     ("messenger.contact", "action_take_over"): USERS,
     ("messenger.contact", "action_unsubscribe"): USERS,

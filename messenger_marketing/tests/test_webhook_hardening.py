@@ -29,6 +29,7 @@ CHANNELS = {
     "telegram": {"token": "424242:HARDENING"},
     "sandbox": {},
     "vk": {"token": "vk1.a.HARDENING", "vk_group_id": str(VK_GROUP), "vk_confirmation_code": "c0nf1rm-c0de"},
+    "max": {"token": "max-HARDENING"},
     "whatsapp": {
         "token": "EAAG-HARDENING",
         "app_secret": "hardening-app-secret",
@@ -43,6 +44,7 @@ ENVELOPES = {
     "telegram": '{"update_id": 1, "message": %s}',
     "sandbox": '{"event_id": "x", "kind": "message", "chat_id": "1", "text": %s}',
     "vk": '{"type": "message_new", "group_id": 7777, "secret": "%(secret)s", "object": %%s}',
+    "max": '{"update_type": "message_created", "timestamp": 1, "message": %s}',
     "whatsapp": '{"object": "whatsapp_business_account", "entry": %s}',
     "messenger": '{"object": "page", "entry": %s}',
     "instagram": '{"object": "instagram", "entry": %s}',
@@ -71,6 +73,16 @@ def valid_event(code, secret, text="hi", chat="5001"):
             "secret": secret,
             "event_id": f"e{n}",
             "object": {"message": {"from_id": int(chat), "peer_id": int(chat), "id": n, "text": text}},
+        },
+        "max": {
+            "update_type": "message_created",
+            "timestamp": 1_700_000_000_000 + n,
+            "message": {
+                "sender": {"user_id": int(chat), "first_name": "Ann", "is_bot": False},
+                "recipient": {"chat_id": 1, "chat_type": "dialog", "user_id": 5550001},
+                "timestamp": 1_700_000_000_000 + n,
+                "body": {"mid": f"mid.{n}", "seq": n, "text": text},
+            },
         },
         "whatsapp": {
             "object": "whatsapp_business_account",
@@ -124,6 +136,8 @@ class WebhookCase(HttpCase):
             return {"X-Messenger-Sandbox-Secret": channel.webhook_secret}
         if code == "vk":
             return {}  # the secret is in the body
+        if code == "max":
+            return {"X-Max-Bot-Api-Secret": channel.webhook_secret}
         return {"X-Hub-Signature-256": meta_signature(channel.app_secret, body)}
 
     def post(self, code, body, chunked=False, headers=None):

@@ -19,6 +19,7 @@ from .base import (
     WebhookReply,
 )
 from .instagram import InstagramProvider
+from .max import MaxProvider
 from .messenger import MessengerProvider
 from .sandbox import SandboxProvider
 from .telegram import TelegramProvider
@@ -28,7 +29,15 @@ from .whatsapp import WhatsAppProvider
 # in the order the channel's selection shows them: the sandbox first, the default choice
 PROVIDERS = {
     cls.code: cls
-    for cls in (SandboxProvider, TelegramProvider, VkProvider, WhatsAppProvider, MessengerProvider, InstagramProvider)
+    for cls in (
+        SandboxProvider,
+        TelegramProvider,
+        VkProvider,
+        MaxProvider,
+        WhatsAppProvider,
+        MessengerProvider,
+        InstagramProvider,
+    )
 }
 
 

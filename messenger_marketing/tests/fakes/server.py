@@ -92,7 +92,8 @@ class FakeApi:
         self.options = options
 
     def handle(self, method, path, query, headers, body):
-        """Return (status, payload); a dict payload is sent as JSON, bytes or str as is."""
+        """Return (status, payload) or (status, payload, headers); a dict payload is sent as JSON,
+        bytes or str as is."""
         raise NotImplementedError
 
     def state(self):
@@ -231,10 +232,13 @@ def run(api_class):
                 url = urllib.parse.urlsplit(self.path)
                 if url.path.startswith(CONTROL_PREFIX):
                     status, payload = self._control(url.path[len(CONTROL_PREFIX) :], body)
+                    headers = {}
                 else:
                     query = {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
-                    status, payload = api.handle(self.command, url.path, query, self.headers, body)
-                self._reply(status, payload)
+                    # (status, payload) or (status, payload, headers): a Retry-After, say
+                    status, payload, *more = api.handle(self.command, url.path, query, self.headers, body)
+                    headers = more[0] if more else {}
+                self._reply(status, payload, headers)
 
         def _control(self, command, body):
             if command == "state":
@@ -249,7 +253,7 @@ def run(api_class):
                 return 404, {"error": f"no control command {command}"}
             return 200, {"result": handler(**json.loads(body or b"{}"))}
 
-        def _reply(self, status, payload):
+        def _reply(self, status, payload, headers=None):
             if isinstance(payload, tuple):  # (bytes, content type): a file
                 data, ctype = payload
             elif isinstance(payload, (dict, list)):
@@ -260,6 +264,8 @@ def run(api_class):
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, str(value))
             self.end_headers()
             self.wfile.write(data)
 
