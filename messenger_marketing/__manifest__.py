@@ -2,7 +2,7 @@
     "name": "Messenger Marketing",
     "summary": "Talk to customers in Telegram, VK, WhatsApp, Messenger and Instagram: outbox, webhooks, "
     "contacts with consent, operator replies, sandbox simulator, chatbot flows and chat leads",
-    "version": "18.0.1.2.0",
+    "version": "18.0.1.3.0",
     "category": "Marketing",
     "website": "https://github.com/messenger-marketing/messenger-marketing",
     "author": "Messenger Marketing for Odoo",
@@ -49,7 +49,10 @@
     ],
     "demo": ["demo/messenger_demo.xml"],
     "assets": {
-        "web.assets_backend": ["messenger_marketing/static/src/systray/*"],
+        "web.assets_backend": [
+            "messenger_marketing/static/src/systray/*",
+            "messenger_marketing/static/src/discuss/*",
+        ],
         "web.assets_tests": ["messenger_marketing/static/src/tours/*.js"],
     },
     "installable": True,
