@@ -250,6 +250,8 @@ class MessengerContact(models.Model):
             "type": "ir.actions.client",
             "tag": "mail.action_discuss",
             "name": channel.name,
+            # in the context too: a button's context names the contact as the active record
+            "context": {"active_id": f"discuss.channel_{channel.id}"},
             "params": {"active_id": f"discuss.channel_{channel.id}"},
         }
 

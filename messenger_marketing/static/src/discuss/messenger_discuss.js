@@ -8,6 +8,7 @@ import { DiscussApp } from "@mail/core/public_web/discuss_app_model";
 import { DiscussAppCategory } from "@mail/core/public_web/discuss_app_category_model";
 import { compareDatetime } from "@mail/utils/common/misc";
 import { _t } from "@web/core/l10n/translation";
+import { imageUrl } from "@web/core/utils/urls";
 import { patch } from "@web/core/utils/patch";
 
 /**
@@ -72,6 +73,15 @@ patch(Thread.prototype, {
     },
     get canLeave() {
         return this.channel_type !== "messenger" && super.canLeave;
+    },
+    get avatarUrl() {
+        if (this.channel_type === "messenger") {
+            return imageUrl("discuss.channel", this.id, "avatar_128", { unique: this.avatarCacheKey });
+        }
+        return super.avatarUrl;
+    },
+    get hasMemberList() {
+        return this.channel_type === "messenger" || super.hasMemberList;
     },
     get messengerIcon() {
         return PROVIDER_ICONS[this.messenger_provider] || "fa-paper-plane";
