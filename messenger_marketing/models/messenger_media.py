@@ -96,6 +96,7 @@ class MessengerMedia(models.Model):
             auto_commit = not getattr(threading.current_thread(), "testing", False)
         Media = self.sudo()
         while True:
+            self.flush_model()
             self.env.cr.execute(
                 """SELECT id FROM messenger_media WHERE state = 'pending' AND next_try <= %s
                    ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED""",
@@ -113,6 +114,7 @@ class MessengerMedia(models.Model):
         self._schedule_next()
 
     def _schedule_next(self):
+        self.flush_model()
         self.env.cr.execute("SELECT min(next_try) FROM messenger_media WHERE state = 'pending'")
         when = self.env.cr.fetchone()[0]
         if when:
