@@ -159,6 +159,16 @@ class MessengerContact(models.Model):
         if self.env.cr.fetchone()[0]:
             self.invalidate_recordset(["discuss_channel_id", "guest_id"])
             return self.discuss_channel_id.sudo()
+        channel = self._create_conversation()
+        earlier = self.env["messenger.message"].sudo().search(
+            [("contact_id", "=", self.id), ("discuss_message_id", "=", False)], order="id desc", limit=BACKFILL
+        )
+        earlier._post_to_conversation()
+        return channel
+
+    def _create_conversation(self):
+        """The contact's Discuss channel, new, with the customer as its guest member."""
+        self.ensure_one()
         guest = self.guest_id or self.env["mail.guest"].sudo().create({"name": self.name})
         # created as the public user, whom Odoo does not make a member as it does the creator
         channel = (
@@ -177,10 +187,6 @@ class MessengerContact(models.Model):
         )
         self.env["discuss.channel.member"].sudo().create({"channel_id": channel.id, "guest_id": guest.id})
         self.sudo().with_context(tracking_disable=True).write({"discuss_channel_id": channel.id, "guest_id": guest.id})
-        earlier = self.env["messenger.message"].sudo().search(
-            [("contact_id", "=", self.id), ("discuss_message_id", "=", False)], order="id desc", limit=BACKFILL
-        )
-        earlier._post_to_conversation()
         return channel
 
     def _send_reply(self, text, attachments, post):

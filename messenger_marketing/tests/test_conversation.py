@@ -343,3 +343,63 @@ class TestHandOff(MessengerCase):
         (busy | idle).invalidate_recordset()
         self.env["messenger.contact"]._cron_hand_back_idle()
         self.assertEqual((busy.answered_by, idle.answered_by), ("operator", "bot"))
+
+
+class TestMigrationToDiscuss(MessengerCase):
+    def test_chatter_conversations_move_into_their_channel(self):
+        from .test_sale_events import load_migration
+
+        operator = self.env["res.users"].create(
+            {
+                "name": "Old Operator",
+                "login": "old_operator",
+                "groups_id": [(6, 0, self.env.ref("messenger_marketing.group_messenger_user").ids)],
+            }
+        )
+        contact = self.make_contacts(1)
+        contact.sudo().write({"answered_by": "operator", "user_id": operator.id})
+        comment = self.env.ref("mail.mt_comment").id
+        # as the chatter of 18.0.1.2.0 held them: the customer's words, a reply, a note
+        said = contact.sudo()._message_create(
+            [
+                {
+                    "model": contact._name,
+                    "res_id": contact.id,
+                    "body": "<p>Is it in stock?</p>",
+                    "message_type": "comment",
+                    "subtype_id": comment,
+                    "author_id": False,
+                    "email_from": "Ivan",
+                }
+            ]
+        )
+        photo = self.env["ir.attachment"].create(
+            {"name": "shelf.png", "raw": b"png", "res_model": contact._name, "res_id": contact.id}
+        )
+        reply = contact.with_user(operator).sudo()._message_create(
+            [
+                {
+                    "model": contact._name,
+                    "res_id": contact.id,
+                    "body": "<p>Yes, two left.</p>",
+                    "message_type": "comment",
+                    "subtype_id": comment,
+                    "author_id": operator.partner_id.id,
+                    "attachment_ids": [(4, photo.id)],
+                }
+            ]
+        )
+        note = contact.sudo().message_post(body="call him", message_type="comment", subtype_xmlid="mail.mt_note")
+        queued = self.env["messenger.message"].create(
+            {"channel_id": self.channel.id, "contact_id": contact.id, "body": "Yes, two left.", "mail_message_id": reply.id}
+        )
+        self.assertFalse(contact.discuss_channel_id)
+        channels = load_migration("18.0.1.3.0").move_conversations(self.env)
+        self.assertEqual(channels, contact.discuss_channel_id)
+        self.assertEqual(channels.message_ids.sorted("id"), said | reply)
+        self.assertEqual((said.author_guest_id, said.author_id), (contact.guest_id, self.env["res.partner"]))
+        self.assertEqual(reply.author_id, operator.partner_id)
+        self.assertEqual((photo.res_model, photo.res_id), ("discuss.channel", channels.id))
+        self.assertEqual((note.model, note.res_id), (contact._name, contact.id), "notes stay on the contact")
+        self.assertEqual(queued.discuss_message_id, reply, "the reply shows its status")
+        self.assertIn(operator.partner_id, channels.channel_member_ids.partner_id)
