@@ -169,7 +169,9 @@ class MessengerContact(models.Model):
     def _create_conversation(self):
         """The contact's Discuss channel, new, with the customer as its guest member."""
         self.ensure_one()
-        guest = self.guest_id or self.env["mail.guest"].sudo().create({"name": self.name})
+        # the customer's name is theirs to choose: only its words, as for a chatter author
+        name = re.sub(r"\s+", " ", re.sub(r"[^\w .'-]+", " ", self.name or "", flags=re.UNICODE)).strip()[:64]
+        guest = self.guest_id or self.env["mail.guest"].sudo().create({"name": name or self.channel_id.name})
         # created as the public user, whom Odoo does not make a member as it does the creator
         channel = (
             self.env["discuss.channel"]

@@ -168,7 +168,6 @@ class MessengerMessage(models.Model):
         answers = messages.filtered(lambda m: m.kind == "service")
         for contact, replies in answers.grouped("contact_id").items():
             contact._note_answered(replies[-1].body)
-        messages._post_to_conversation()
         if messages:
             self.env.ref("messenger_marketing.ir_cron_messenger_dispatch")._trigger()
         return messages
@@ -214,9 +213,26 @@ class MessengerMessage(models.Model):
     def _after_transition(self):
         self._sync_traces()
         self._sync_chatter_logs()
-        self._sync_conversation_status()
+        self._show_in_conversation()
 
     # -- the conversation in Discuss --------------------------------------------------------
+    def _show_in_conversation(self):
+        """An outgoing message joins its contact's conversation when it leaves the queue
+        (sent, failed, cancelled): the transaction that queued it (an order's confirmation,
+        a webhook) only wrote rows. A campaign's messages join only conversations that
+        exist: a launch reaches 100,000 people, most of whom never write back. Those shown
+        already show their new status."""
+        new = self.filtered(
+            lambda m: (
+                m.direction == "out"
+                and not m.discuss_message_id
+                and m.state not in outbox.WAITING
+                and (m.kind != "marketing" or m.contact_id.discuss_channel_id)
+            )
+        )
+        new._post_to_conversation()
+        self._sync_conversation_status()
+
     def _post_to_conversation(self):
         """Show the messages in their contacts' conversations, in order, each once."""
         for message in self.filtered(lambda m: not m.discuss_message_id).sorted("id"):
@@ -373,8 +389,6 @@ class MessengerMessage(models.Model):
         )
         messages = self.browse([r[0] for r in self.env.cr.fetchall()])
         self.invalidate_model()
-        # a campaign's rows are written in bulk: they join the conversations that exist
-        messages.filtered(lambda m: not m.discuss_message_id and m.contact_id.discuss_channel_id)._post_to_conversation()
         messages._after_transition()
         return messages
 

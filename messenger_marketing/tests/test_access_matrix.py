@@ -55,6 +55,7 @@ messenger.warming.enrolment       -       -       -         -         r     ru  
 messenger.sequence.step           abstract
 messenger.price.alert             -       -       -         -         r     rwu      -
 messenger.price.change            -       -       -         -         -     -        -
+messenger.media                   -       -       -         -         r     ru       -
 messenger.support.article         -       -       -         -         r     rwcu     c
 messenger.support.tag             -       -       -         -         r     rwcu     rwcu
 messenger.support.question        -       -       -         -         r     rwu      -
@@ -171,6 +172,14 @@ class TestAccessMatrix(HttpCase):
             "messenger.warming.enrolment": {"contact_id": self.new_contact(), "warming_id": self.warming.id},
             "messenger.price.alert": {"contact_id": self.new_contact(), "product_tmpl_id": self.product.id},
             "messenger.price.change": {"product_tmpl_id": self.product.id},
+            "messenger.media": {
+                "message_id": self.env["messenger.message"]
+                .create({"channel_id": self.channel.id, "contact_id": self.contact.id, "direction": "in"})
+                .id,
+                "channel_id": self.channel.id,
+                "kind": "photo",
+                "ref": unique,
+            },
             "messenger.support.article": {"name": "RPC", "short_answer": "Yes"},
             "messenger.support.tag": {"name": f"rpc {unique}"},
             "messenger.support.question": {
@@ -210,6 +219,7 @@ class TestAccessMatrix(HttpCase):
         "messenger.warming.enrolment": {"stop_reason": "changed"},
         "messenger.price.alert": {"alert_count": 2},
         "messenger.price.change": {"product_tmpl_id": None},
+        "messenger.media": {"error": "changed"},
         "messenger.support.article": {"short_answer": "changed"},
         "messenger.support.tag": {"color": 2},
         "messenger.support.question": {"confidence": 0.5},

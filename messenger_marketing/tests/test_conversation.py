@@ -128,13 +128,19 @@ class TestConversation(MessengerCase):
         self.env["messenger.inbound"]._process(
             self.channel, [InboundEvent(event_id="s1", kind="start", chat_id=contact.chat_id, text="/start")]
         )
+        channel = contact.discuss_channel_id
+        self.assertEqual(len(channel.message_ids), 1, "the bot's answer shows once it goes out, not in the webhook")
+        self.dispatch(budget=5)
         welcome = contact.message_ids_messenger.filtered(lambda m: m.direction == "out")
         self.assertEqual(welcome.body, self.channel.welcome_message)
-        contact._send("Your order S001 is confirmed", kind="transactional", buttons=[[{"text": "Track", "payload": "t"}]])
+        order_message = contact._send(
+            "Your order S001 is confirmed", kind="transactional", buttons=[[{"text": "Track", "payload": "t"}]]
+        )
+        self.assertFalse(order_message.discuss_message_id, "confirming an order only writes the row")
+        self.dispatch(budget=5)
         self.env["messenger.inbound"]._process(
             self.channel, [InboundEvent(event_id="b1", kind="button", chat_id=contact.chat_id, payload="t")]
         )
-        channel = contact.discuss_channel_id
         bodies = [html2plaintext(m.body) for m in channel.message_ids.sorted("id")]
         self.assertEqual(len(bodies), 4)
         self.assertIn("/start", bodies[0])
@@ -142,32 +148,42 @@ class TestConversation(MessengerCase):
         self.assertIn("Your order S001 is confirmed", bodies[2])
         self.assertIn("Track", bodies[2], "its buttons show with it")
         self.assertIn("[button] t", bodies[3])
-        rows = contact.message_ids_messenger.filtered(lambda m: m.direction == "out")
-        self.assertEqual(set(rows.mapped("discuss_message_id.model")), {"discuss.channel"})
         # each message carries its status, live
-        order_message = rows.filtered(lambda m: "S001" in m.body)
-        store = Store(order_message.discuss_message_id).get_result()
-        self.assertEqual(store["mail.message"][0]["messenger_status"], "queued")
-        self.dispatch(budget=5)
-        store = Store(order_message.discuss_message_id).get_result()
-        self.assertEqual(store["mail.message"][0]["messenger_status"], "sent")
+        self.assertEqual(Store(order_message.discuss_message_id).get_result()["mail.message"][0]["messenger_status"], "sent")
+        self.env.cr.precommit.run()
+        before = self.env["bus.bus"].search([], order="id desc", limit=1).id or 0
         self.env["messenger.message"]._apply_status(
             self.channel,
             InboundEvent(
-                event_id="st", kind="status", status="failed", provider_message_id=order_message.provider_message_id,
+                event_id="st",
+                kind="status",
+                status="failed",
+                provider_message_id=order_message.provider_message_id,
                 text="the person's phone is off",
             ),
         )
-        values = store = Store(order_message.discuss_message_id).get_result()["mail.message"][0]
+        values = Store(order_message.discuss_message_id).get_result()["mail.message"][0]
         self.assertEqual(values["messenger_status"], "failed")
         self.assertTrue(values["messenger_failure"])
-        # a campaign message sent to a person with a conversation joins it when it goes out
-        mailing_row = self.env["messenger.message"].create(
+        self.env.cr.precommit.run()
+        live = [json.loads(b.message) for b in self.env["bus.bus"].search([("id", ">", before)])]
+        self.assertIn(
+            "failed",
+            [m.get("messenger_status") for n in live for m in n["payload"].get("mail.message", [])],
+            "the members see the failure without a reload",
+        )
+        # a campaign message to a person with a conversation joins it when it goes out
+        campaign_row = self.env["messenger.message"].create(
             {"channel_id": self.channel.id, "contact_id": contact.id, "kind": "marketing", "body": "Big sale!"}
         )
-        self.assertFalse(mailing_row.discuss_message_id)
+        stranger = self.make_contacts(1, start=5000)
+        other_row = self.env["messenger.message"].create(
+            {"channel_id": self.channel.id, "contact_id": stranger.id, "kind": "marketing", "body": "Big sale!"}
+        )
         self.dispatch(budget=5)
-        self.assertIn("Big sale!", mailing_row.discuss_message_id.body)
+        self.assertIn("Big sale!", campaign_row.discuss_message_id.body)
+        self.assertEqual(other_row.state, "sent")
+        self.assertFalse(stranger.discuss_channel_id, "a campaign makes no conversation of its own")
 
     def test_contact_form_opens_the_conversation_in_discuss(self):
         contact = self.make_contacts(1)

@@ -1,6 +1,10 @@
+import threading
 from datetime import timedelta
 
 from odoo.tests import HttpCase, tagged
+
+from odoo.addons.bus.models.bus import dispatch
+from odoo.addons.bus.tests.common import WebsocketCase
 
 from ..core.providers import InboundEvent
 from .common import MessengerCase
@@ -60,7 +64,17 @@ class TestInbox(MessengerCase):
 
 
 @tagged("post_install", "-at_install")
-class TestInboxTour(HttpCase):
+class TestInboxTour(WebsocketCase):
+    """Live, over Odoo's bus: the browser's websocket is on (WebsocketCase), and a thread
+    stands in for PostgreSQL's NOTIFY, which a test's cursor never sends at commit: it
+    wakes the open websockets, which then read the new bus rows as in production."""
+
+    def wake_websockets(self, stop):
+        while not stop.wait(0.25):
+            for sockets in list(dispatch._channels_to_ws.values()):
+                for socket in list(sockets):
+                    socket.trigger_notification_dispatching()
+
     def test_salesperson_answers_from_the_inbox(self):
         self.env["messenger.contact"].search([]).unread_count = 0  # demo conversations
         channel = self.env["messenger.channel"].create({"name": "Tour sandbox", "provider": "sandbox"})
@@ -85,11 +99,20 @@ class TestInboxTour(HttpCase):
         event = InboundEvent(event_id="tour1", kind="message", chat_id="tour-chat", name="Irina Tour", text="x")
         self.env["messenger.inbound"]._process(channel, [event])
         contact = self.env["messenger.contact"].search([("chat_id", "=", "tour-chat")])
-        contact.write({"user_id": seller.id, "unread_count": 0})
+        contact.write({"unread_count": 0})
+        # the seller holds the conversation: a member of it from the page's start
+        contact.with_user(seller).action_take_over()
         event = InboundEvent(event_id="tour2", kind="message", chat_id="tour-chat", text="Do you have it in blue?")
         self.env["messenger.inbound"]._process(channel, [event])
         self.assertEqual(contact.unread_count, 1)
-        self.start_tour("/odoo", "messenger_inbox_tour", login="tour_seller")
+        stop = threading.Event()
+        waker = threading.Thread(target=self.wake_websockets, args=(stop,), daemon=True)
+        waker.start()
+        try:
+            self.start_tour("/odoo", "messenger_inbox_tour", login="tour_seller")
+        finally:
+            stop.set()
+            waker.join()
         incoming = contact.message_ids_messenger.filtered(lambda m: m.direction == "in").sorted("id")
         self.assertEqual(incoming.mapped("body"), ["x", "Do you have it in blue?", "And in red?"])
         self.assertIn("And in red?", incoming[-1].discuss_message_id.body, "the webhook's message is in Discuss")
