@@ -11,8 +11,9 @@ import base64
 from markupsafe import Markup
 
 from odoo import fields, models
-from odoo.addons.mail.tools.discuss import Store
 from odoo.tools import html2plaintext
+
+from odoo.addons.mail.tools.discuss import Store
 
 from .messenger_access import USER, check_group
 

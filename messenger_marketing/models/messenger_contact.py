@@ -68,7 +68,11 @@ class MessengerContact(models.Model):
         "discuss.channel", "Conversation", readonly=True, copy=False, index="btree_not_null", ondelete="set null"
     )
     guest_id = fields.Many2one(
-        "mail.guest", "Customer in Discuss", readonly=True, copy=False, ondelete="set null",
+        "mail.guest",
+        "Customer in Discuss",
+        readonly=True,
+        copy=False,
+        ondelete="set null",
         help="The person as the author of their messages in the conversation.",
     )
 
@@ -160,8 +164,10 @@ class MessengerContact(models.Model):
             self.invalidate_recordset(["discuss_channel_id", "guest_id"])
             return self.discuss_channel_id.sudo()
         channel = self._create_conversation()
-        earlier = self.env["messenger.message"].sudo().search(
-            [("contact_id", "=", self.id), ("discuss_message_id", "=", False)], order="id desc", limit=BACKFILL
+        earlier = (
+            self.env["messenger.message"]
+            .sudo()
+            .search([("contact_id", "=", self.id), ("discuss_message_id", "=", False)], order="id desc", limit=BACKFILL)
         )
         earlier._post_to_conversation()
         return channel

@@ -333,7 +333,9 @@ class MessengerDispatcher(models.AbstractModel):
             (kind for prefix, kind in FILE_KINDS if mimetype.startswith(prefix)),
             "document",
         )
-        return OutgoingFile(kind=kind, filename=attachment.name or "file", mimetype=mimetype, data=attachment.raw or b"")
+        return OutgoingFile(
+            kind=kind, filename=attachment.name or "file", mimetype=mimetype, data=attachment.raw or b""
+        )
 
     # -- results -----------------------------------------------------------------------
     def _backoff(self, attempts):

@@ -12,7 +12,7 @@ import re
 import traceback
 
 import psycopg2
-from markupsafe import Markup, escape
+from markupsafe import escape
 
 from odoo import _, api, fields, models
 from odoo.tools.mail import formataddr, generate_tracking_message_id

@@ -159,7 +159,7 @@ class MessengerMedia(models.Model):
                 return await provider.fetch_media(item)
             except MediaError as exc:
                 return exc
-            except Exception as exc:  # noqa: BLE001 - a provider's bug must not stop the others
+            except Exception as exc:
                 _logger.exception("Messenger: fetching a file failed")
                 return MediaError(f"Unexpected error while fetching: {exc!r}")
 

@@ -251,10 +251,8 @@ class MessengerMessage(models.Model):
     def _conversation_body(self):
         """The message as the conversation shows it: its text, its picture and file, its buttons."""
         self.ensure_one()
-        if self.body_format == "html":
-            body = Markup(html_sanitize(self.body or ""))
-        else:
-            body = plaintext2html(self.body or "")
+        html = self.body_format == "html"
+        body = Markup(html_sanitize(self.body or "")) if html else plaintext2html(self.body or "")
         if self.image_url:
             body += Markup('<p><a href="%s" target="_blank">%s</a></p>') % (self.image_url, _("Picture"))
         if self.attachment_id:

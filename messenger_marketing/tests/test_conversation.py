@@ -149,7 +149,9 @@ class TestConversation(MessengerCase):
         self.assertIn("Track", bodies[2], "its buttons show with it")
         self.assertIn("[button] t", bodies[3])
         # each message carries its status, live
-        self.assertEqual(Store(order_message.discuss_message_id).get_result()["mail.message"][0]["messenger_status"], "sent")
+        self.assertEqual(
+            Store(order_message.discuss_message_id).get_result()["mail.message"][0]["messenger_status"], "sent"
+        )
         self.env.cr.precommit.run()
         before = self.env["bus.bus"].search([], order="id desc", limit=1).id or 0
         self.env["messenger.message"]._apply_status(
@@ -227,7 +229,9 @@ class TestConversation(MessengerCase):
         outgoing = [dispatcher._outgoing(row) for row in rows]
         self.assertEqual([o.attachment.kind for o in outgoing], ["document", "photo"])
         self.assertEqual(outgoing[0].attachment.data, b"%PDF-1.4 invoice")
-        self.assertEqual((outgoing[0].attachment.filename, outgoing[0].attachment.mimetype), ("invoice.pdf", "application/pdf"))
+        self.assertEqual(
+            (outgoing[0].attachment.filename, outgoing[0].attachment.mimetype), ("invoice.pdf", "application/pdf")
+        )
         dispatcher._dispatch(time_budget=1, channel_ids=sandbox.ids, auto_commit=False)
         self.assertEqual(set(rows.mapped("state")), {"sent"})
 
@@ -392,22 +396,31 @@ class TestMigrationToDiscuss(MessengerCase):
         photo = self.env["ir.attachment"].create(
             {"name": "shelf.png", "raw": b"png", "res_model": contact._name, "res_id": contact.id}
         )
-        reply = contact.with_user(operator).sudo()._message_create(
-            [
-                {
-                    "model": contact._name,
-                    "res_id": contact.id,
-                    "body": "<p>Yes, two left.</p>",
-                    "message_type": "comment",
-                    "subtype_id": comment,
-                    "author_id": operator.partner_id.id,
-                    "attachment_ids": [(4, photo.id)],
-                }
-            ]
+        reply = (
+            contact.with_user(operator)
+            .sudo()
+            ._message_create(
+                [
+                    {
+                        "model": contact._name,
+                        "res_id": contact.id,
+                        "body": "<p>Yes, two left.</p>",
+                        "message_type": "comment",
+                        "subtype_id": comment,
+                        "author_id": operator.partner_id.id,
+                        "attachment_ids": [(4, photo.id)],
+                    }
+                ]
+            )
         )
         note = contact.sudo().message_post(body="call him", message_type="comment", subtype_xmlid="mail.mt_note")
         queued = self.env["messenger.message"].create(
-            {"channel_id": self.channel.id, "contact_id": contact.id, "body": "Yes, two left.", "mail_message_id": reply.id}
+            {
+                "channel_id": self.channel.id,
+                "contact_id": contact.id,
+                "body": "Yes, two left.",
+                "mail_message_id": reply.id,
+            }
         )
         self.assertFalse(contact.discuss_channel_id)
         channels = load_migration("18.0.1.3.0").move_conversations(self.env)

@@ -66,7 +66,9 @@ class TestDiscussAccess(HttpCase):
     def test_others_see_no_conversation_and_no_message(self):
         for login in ("dc_employee", "dc_portal", "dc_user_b"):
             with self.subTest(login=login):
-                found = self.rpc(login, "discuss.channel", "search_read", [("channel_type", "=", "messenger")], ["name"])
+                found = self.rpc(
+                    login, "discuss.channel", "search_read", [("channel_type", "=", "messenger")], ["name"]
+                )
                 self.assertEqual(found, [])
                 messages = self.rpc(login, "mail.message", "search_read", [("body", "ilike", "my card number")], ["id"])
                 self.assertEqual(messages, [])

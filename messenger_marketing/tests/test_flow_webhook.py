@@ -278,7 +278,9 @@ class TestFlowOverWebhooks(FlowSetupMixin, TelegramUpdatesMixin, TelegramSetupMi
         # the lead opens the conversation
         action = lead.action_open_messenger_contact()
         channel = self.contact().discuss_channel_id
-        self.assertEqual((action["tag"], action["params"]["active_id"]), ("mail.action_discuss", f"discuss.channel_{channel.id}"))
+        self.assertEqual(
+            (action["tag"], action["params"]["active_id"]), ("mail.action_discuss", f"discuss.channel_{channel.id}")
+        )
         self.assertIn("Great, thanks!", channel.message_ids[0].body, "in Discuss too")
 
     def test_public_images_are_signed(self):

@@ -11,9 +11,8 @@ from datetime import timedelta
 from odoo import fields
 from odoo.tests import HttpCase, tagged
 
-from ..models.messenger_media import MAX_TRIES
-from ..models.messenger_media import RETRY_BASE_SECONDS
 from ..core.providers.sandbox import SECRET_HEADER
+from ..models.messenger_media import MAX_TRIES, RETRY_BASE_SECONDS
 from .fakes.file_server import FileServer
 
 PNG = base64.b64decode(
@@ -45,10 +44,18 @@ class TestMedia(HttpCase):
 
     def message(self, chat_id, media, text="", event_id=None):
         self.post(
-            {"event_id": event_id or f"m-{chat_id}-{len(media)}", "kind": "message", "chat_id": chat_id,
-             "name": "Vera", "text": text, "media": media}
+            {
+                "event_id": event_id or f"m-{chat_id}-{len(media)}",
+                "kind": "message",
+                "chat_id": chat_id,
+                "name": "Vera",
+                "text": text,
+                "media": media,
+            }
         )
-        contact = self.env["messenger.contact"].search([("channel_id", "=", self.channel.id), ("chat_id", "=", chat_id)])
+        contact = self.env["messenger.contact"].search(
+            [("channel_id", "=", self.channel.id), ("chat_id", "=", chat_id)]
+        )
         return contact.message_ids_messenger.filtered(lambda m: m.direction == "in").sorted("id")[-1:]
 
     def fetch(self):
