@@ -55,6 +55,11 @@ class DiscussChannel(models.Model):
         ),
     ]
 
+    def _subscribe_users_automatically(self):
+        # a conversation subscribes no group, and has nobody to tell that it exists
+        others = self.filtered(lambda c: c.channel_type != "messenger")
+        return super(DiscussChannel, others)._subscribe_users_automatically()
+
     def _generate_avatar(self):
         if self.channel_type != "messenger":
             return super()._generate_avatar()
@@ -91,7 +96,11 @@ class DiscussChannel(models.Model):
                 author_id=author.id if author else self.env.ref("base.partner_root").id,
                 attachment_ids=list(attachment_ids),
             )
-        channel.last_interest_dt = fields.Datetime.now()
+        # in SQL: the ORM's write of a channel compares and broadcasts its header, for nobody
+        self.env.cr.execute(
+            "UPDATE discuss_channel SET last_interest_dt = now() at time zone 'utc' WHERE id = %s", [channel.id]
+        )
+        channel.invalidate_recordset(["last_interest_dt"])
         author_values = {"author_guest_id": guest.id, "author_id": False} if guest else {}
         return channel._message_create(
             [

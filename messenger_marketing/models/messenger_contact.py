@@ -500,7 +500,14 @@ class MessengerContact(models.Model):
         # carries the buttons (and marketing's unsubscribe button)
         with_buttons = bool(buttons) or kind == "marketing"
         provider = self.channel_id._provider_class()
-        if extra.get("whatsapp_template_id") or extra.get("image_url"):
+        attachment_id = extra.get("attachment_id")
+        if attachment_id and text and not provider.fits(text, text_format, with_buttons, with_image=True):
+            # too long for the file's caption: the text first, then the file with the buttons
+            rest = {k: v for k, v in extra.items() if k != "attachment_id"}
+            return self._message_vals(
+                text, kind, None, record, priority, text_format=text_format, **rest
+            ) + self._message_vals("", kind, buttons, record, priority, attachment_id=attachment_id, **rest)
+        if extra.get("whatsapp_template_id") or extra.get("image_url") or attachment_id:
             # one message: a caption cannot be split (the provider refuses it when too
             # long), and outside the window a template replaces the message as a whole
             parts = [provider.prepare_text(text, text_format)]

@@ -15,6 +15,7 @@ import psycopg2
 from markupsafe import escape
 
 from odoo import _, api, fields, models
+from odoo.tools import plaintext2html
 from odoo.tools.mail import formataddr, generate_tracking_message_id
 
 from ..core import outbox
@@ -115,6 +116,8 @@ class MessengerInbound(models.AbstractModel):
         """Store the incoming message and show it in the contact's conversation in Discuss,
         with the customer as its author (a guest: never a partner, who could be a portal
         user or be e-mailed). Returns the messenger.message."""
+        channel = contact._conversation()
+        posted = channel._messenger_post(plaintext2html(text or ""), guest=contact.guest_id)
         message = self.env["messenger.message"].create(
             {
                 "channel_id": contact.channel_id.id,
@@ -123,10 +126,10 @@ class MessengerInbound(models.AbstractModel):
                 "state": "received",
                 "body": text,
                 "provider_message_id": event.provider_message_id or False,
+                "discuss_message_id": posted.id,
             }
         )
         contact._note_incoming(text or self._media_preview(event))
-        message._post_to_conversation()
         return message
 
     def _media_preview(self, event):

@@ -35,6 +35,22 @@ KINDS = [
 ]
 
 
+def file_attachment(record, field="file", name_field="file_name"):
+    """The attachment that holds ``record``'s file field, named as the file: a template's
+    or a flow step's file is sent as this attachment (the provider shows its name)."""
+    if not record[field]:
+        return record.env["ir.attachment"]
+    attachment = (
+        record.env["ir.attachment"]
+        .sudo()
+        .search([("res_model", "=", record._name), ("res_id", "=", record.id), ("res_field", "=", field)], limit=1)
+    )
+    name = record[name_field] or attachment.name
+    if attachment and attachment.name != name:
+        attachment.name = name
+    return attachment
+
+
 class MessengerMedia(models.Model):
     _name = "messenger.media"
     _description = "Messenger File to Fetch"
