@@ -1,3 +1,4 @@
+import base64
 import json
 
 from markupsafe import Markup
@@ -432,3 +433,43 @@ class TestMigrationToDiscuss(MessengerCase):
         self.assertEqual((note.model, note.res_id), (contact._name, contact.id), "notes stay on the contact")
         self.assertEqual(queued.discuss_message_id, reply, "the reply shows its status")
         self.assertIn(operator.partner_id, channels.channel_member_ids.partner_id)
+
+
+class TestFilesFromFeatures(MessengerCase):
+    def test_template_and_flow_step_files_go_with_their_text(self):
+        from ..models.messenger_media import file_attachment
+
+        pdf = base64.b64encode(b"%PDF-1.4 manual")
+        template = self.env["messenger.template"].create(
+            {
+                "name": "With a manual",
+                "model_id": self.env.ref("sale.model_sale_order").id,
+                "body": "Your order is confirmed",
+                "file": pdf,
+                "file_name": "manual.pdf",
+            }
+        )
+        attachment = file_attachment(template)
+        self.assertEqual(
+            (attachment.name, attachment.raw, attachment.mimetype),
+            ("manual.pdf", b"%PDF-1.4 manual", "application/pdf"),
+        )
+        contact = self.make_contacts(1)
+        short = contact._send("Your order is confirmed", attachment_id=attachment.id)
+        self.assertEqual((short.body, short.attachment_id), ("Your order is confirmed", attachment), "a caption")
+        long_text = "word " * 300  # over Telegram's 1024 characters of a caption
+        parts = contact._send(long_text, attachment_id=attachment.id, buttons=[[{"text": "OK", "payload": "ok"}]])
+        self.assertEqual(len(parts), 2)
+        self.assertEqual((parts[0].attachment_id, parts[0].buttons), (self.env["ir.attachment"], []))
+        self.assertEqual((parts[1].body, parts[1].attachment_id), ("", attachment))
+        self.assertTrue(parts[1].buttons, "the buttons go with the last message")
+        outgoing = self.env["messenger.dispatcher"]._outgoing(parts[1])
+        self.assertEqual((outgoing.attachment.kind, outgoing.attachment.filename), ("document", "manual.pdf"))
+
+        flow = self.env["messenger.flow"].create({"name": "Flow with a file"})
+        step = self.env["messenger.flow.step"].create(
+            {"flow_id": flow.id, "text": "Here is our catalogue", "file": pdf, "file_name": "catalogue.pdf"}
+        )
+        session = self.env["messenger.flow.session"].create({"contact_id": contact.id, "flow_id": flow.id})
+        said = session._say(step.text, attachment=file_attachment(step))
+        self.assertEqual((said.body, said.attachment_id.name), ("Here is our catalogue", "catalogue.pdf"))
