@@ -460,7 +460,7 @@ class TestFilesFromFeatures(MessengerCase):
         long_text = "word " * 300  # over Telegram's 1024 characters of a caption
         parts = contact._send(long_text, attachment_id=attachment.id, buttons=[[{"text": "OK", "payload": "ok"}]])
         self.assertEqual(len(parts), 2)
-        self.assertEqual((parts[0].attachment_id, parts[0].buttons), (self.env["ir.attachment"], []))
+        self.assertEqual((parts[0].attachment_id, parts[0].buttons), (self.env["ir.attachment"], False))
         self.assertEqual((parts[1].body, parts[1].attachment_id), ("", attachment))
         self.assertTrue(parts[1].buttons, "the buttons go with the last message")
         outgoing = self.env["messenger.dispatcher"]._outgoing(parts[1])
