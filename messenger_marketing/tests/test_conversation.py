@@ -364,6 +364,9 @@ class TestHandOff(MessengerCase):
         (busy | idle).invalidate_recordset()
         self.env["messenger.contact"]._cron_hand_back_idle()
         self.assertEqual((busy.answered_by, idle.answered_by), ("operator", "bot"))
+        members = idle.discuss_channel_id.channel_member_ids.partner_id
+        self.assertNotIn(idle.user_id.partner_id, members, "the operator left the idle conversation")
+        self.assertIn(busy.user_id.partner_id, busy.discuss_channel_id.channel_member_ids.partner_id)
 
 
 class TestMigrationToDiscuss(MessengerCase):
