@@ -51,12 +51,30 @@ def free_port():
         return s.getsockname()[1]
 
 
-def make_channel(env):
-    """A fresh Telegram channel; returns its id, webhook key and secret."""
+def make_channel(env, operated):
+    """A fresh Telegram channel; returns its id, webhook key and secret. The first
+    ``operated`` people of the burst already have a conversation that an operator took
+    over (so their messages reach a person who is notified); the others have none yet."""
     env["messenger.channel"].search([("name", "=", "bench-webhook")]).unlink()
     channel = env["messenger.channel"].create(
         {"name": "bench-webhook", "provider": "telegram", "token": "123456:BENCH", "api_base_url": "http://127.0.0.1:9"}
     )
+    operator = env["res.users"].search([("login", "=", "bench-operator")])
+    if not operator:
+        operator = env["res.users"].create(
+            {
+                "name": "Bench Operator",
+                "login": "bench-operator",
+                "groups_id": [(4, env.ref("messenger_marketing.group_messenger_user").id)],
+            }
+        )
+    contacts = env["messenger.contact"].create(
+        [
+            {"channel_id": channel.id, "chat_id": str(800000000 + person), "name": f"Person {person}"}
+            for person in range(operated)
+        ]
+    )
+    contacts.with_user(operator).action_take_over()
     found = channel.id, channel.webhook_key, channel.webhook_secret
     env.cr.commit()
     return found
@@ -180,11 +198,17 @@ def main():
     parser.add_argument(
         "--rates", type=int, nargs="+", default=[50, 100, 200, 400], help="updates per second, one step each"
     )
+    parser.add_argument(
+        "--operated",
+        type=float,
+        default=0.5,
+        help="share of the people whose conversation an operator holds (default 0.5)",
+    )
     args = parser.parse_args()
     conf = _odoo.ensure_database(DB, MODULES)
     _registry, cr, env = _odoo.environment(conf, DB)
     _odoo.describe(env)
-    channel_id, key, secret = make_channel(env)
+    channel_id, key, secret = make_channel(env, int(PEOPLE * args.operated))
     bodies, distinct = updates(args.count)
     port = free_port()
     server = start_odoo(conf, port)

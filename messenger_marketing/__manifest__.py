@@ -52,7 +52,10 @@
     ],
     "demo": ["demo/messenger_demo.xml"],
     "assets": {
-        "web.assets_backend": ["messenger_marketing/static/src/systray/*"],
+        "web.assets_backend": [
+            "messenger_marketing/static/src/systray/*",
+            "messenger_marketing/static/src/discuss/*",
+        ],
         "web.assets_tests": ["messenger_marketing/static/src/tours/*.js"],
     },
     "installable": True,

@@ -3,6 +3,7 @@ from . import messenger_sequence  # isort: skip
 from . import (
     account_move,
     crm_lead,
+    discuss_channel,
     ir_actions_server,
     mailing_mailing,
     messenger_access,
@@ -18,6 +19,7 @@ from . import (
     messenger_image,
     messenger_inbound,
     messenger_landing,
+    messenger_media,
     messenger_message,
     messenger_price_alert,
     messenger_route,

@@ -112,21 +112,14 @@ class CrmLead(models.Model):
                 # writing to the customer is for Messenger users who may read the chat (as
                 # the user: Discuss posts as superuser); the refusal undoes the post
                 check_group(contact.with_user(self.env.user), USER)
-                contact.sudo()._send(text, kind="service", priority=10, record=self).write(
-                    {"mail_message_id": message.id}
-                )
+                contact.sudo()._send(text, kind="service", priority=10, record=self, mail_message_id=message.id)
         return message
 
     def action_open_messenger_contact(self):
+        """The lead's conversation, in Discuss."""
         self.ensure_one()
         check_group(self.messenger_contact_id, USER)
-        return {
-            "type": "ir.actions.act_window",
-            "res_model": "messenger.contact",
-            "res_id": self.messenger_contact_id.id,
-            "view_mode": "form",
-            "target": "current",
-        }
+        return self.messenger_contact_id.action_open_conversation()
 
     # -- won, lost (archived): warming stops --------------------------------------------------------
     def write(self, vals):

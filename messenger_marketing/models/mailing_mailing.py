@@ -15,6 +15,7 @@ from odoo.tools import SQL
 from ..core import outbox
 from ..core.costs import TELEGRAM_PAID_BROADCAST_STARS
 from .messenger_access import MANAGER, check_group
+from .messenger_media import file_attachment
 from .web_url import check_web_urls
 
 # Where a launch puts its recipients' ids (see _messenger_audience_table).
@@ -46,6 +47,12 @@ class MailingMailing(models.Model):
     )
     messenger_has_whatsapp = fields.Boolean(compute="_compute_messenger_has_whatsapp")
     messenger_image_url = fields.Char("Image URL", help="A picture sent with the message, the text as its caption.")
+    messenger_file = fields.Binary(
+        "File",
+        attachment=True,
+        help="Sent as the messenger's document, photo, audio or video, the text as its caption.",
+    )
+    messenger_file_name = fields.Char("File Name")
     messenger_button_ids = fields.One2many("mailing.messenger.button", "mailing_id", "Link Buttons", copy=True)
     messenger_rate = fields.Float(
         "Max Messages per Second", help="Lower than the channels' own limits, to spread the campaign. 0: no own limit."
@@ -128,7 +135,9 @@ class MailingMailing(models.Model):
             provider = channel._provider_class()
             text, text_format = provider.prepare_text(self.messenger_body.strip(), self.messenger_body_format)
             # every campaign message carries the unsubscribe button
-            limit = provider.text_limit(with_buttons=True, with_image=bool(self.messenger_image_url))
+            limit = provider.text_limit(
+                with_buttons=True, with_image=bool(self.messenger_image_url or self.messenger_file)
+            )
             if provider.visible_length(text, text_format) > limit:
                 problems.append(_("%(channel)s takes at most %(limit)s characters", channel=channel.name, limit=limit))
         if problems:
@@ -490,6 +499,7 @@ class MailingMailing(models.Model):
                 "buttons": self._messenger_button_rows(),
                 "has_buttons": bool(self.messenger_button_ids),
                 "image": self.messenger_image_url or None,
+                "attachment": file_attachment(self, "messenger_file", "messenger_file_name").id or None,
                 "body_format": self.messenger_body_format or "plain",
                 "wa_template": self.messenger_whatsapp_template_id.id or None,
                 "wa_channels": self._messenger_wa_template_channels().ids,
@@ -546,11 +556,12 @@ class MailingMailing(models.Model):
                 FROM placed pc
             )
             INSERT INTO messenger_message (channel_id, contact_id, direction, kind, body, body_format,
-                                           whatsapp_template_id, image_url, buttons, state,
+                                           whatsapp_template_id, image_url, attachment_id, buttons, state,
                                            uuid, attempts, priority, next_attempt_at, res_model, res_id, mailing_id,
                                            mailing_trace_id, paid_broadcast, create_date, write_date)
             SELECT pc.channel_id, pc.contact_id, 'out', 'marketing', %(body)s, %(body_format)s,
                    CASE WHEN pc.channel_id = ANY(%(wa_channels)s::int[]) THEN %(wa_template)s::int END, %(image)s,
+                   %(attachment)s::int,
                    CASE WHEN %(has_buttons)s THEN
                        (SELECT jsonb_agg(jsonb_build_array(jsonb_build_object(
                                'text', b->>'text', 'url', (b->>'url') || '/m/' || pc.trace_id)))

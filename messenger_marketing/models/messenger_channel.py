@@ -153,6 +153,11 @@ class MessengerChannel(models.Model):
         compute="_compute_health",
         help="Messages delivered today through this channel after another channel could not deliver them.",
     )
+    media_max_mb = fields.Integer(
+        "Largest File Fetched (MB)",
+        default=20,
+        help="Files customers send that are larger are not fetched: the message says so. 0: no limit.",
+    )
     last_error = fields.Text(readonly=True, copy=False)
     contact_ids = fields.One2many("messenger.contact", "channel_id")
     contact_count = fields.Integer(compute="_compute_contact_count")

@@ -6,7 +6,6 @@ from markupsafe import Markup
 
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError
-from odoo.tools import html2plaintext
 
 from ..core import outbox
 from ..core.providers import InboundEvent
@@ -15,6 +14,8 @@ from .messenger_access import MANAGER, USER, check_group, check_protected_fields
 # Whole-message words that unsubscribe, compared case-insensitively after trimming.
 STOP_WORDS = {"stop", "/stop", "unsubscribe", "стоп", "отписаться", "отписка", "/unsubscribe"}
 UNSUBSCRIBE_PAYLOAD = "unsub"
+# A conversation that starts in Discuss shows the contact's last messages before it.
+BACKFILL = 20
 
 
 class MessengerContact(models.Model):
@@ -65,7 +66,17 @@ class MessengerContact(models.Model):
     waiting_reply = fields.Boolean(
         "Waiting for a Reply", readonly=True, index=True, help="The customer wrote last and nobody answered yet."
     )
-    conversation_html = fields.Html("Conversation", compute="_compute_conversation_html", sanitize=False)
+    discuss_channel_id = fields.Many2one(
+        "discuss.channel", "Conversation", readonly=True, copy=False, index="btree_not_null", ondelete="set null"
+    )
+    guest_id = fields.Many2one(
+        "mail.guest",
+        "Customer in Discuss",
+        readonly=True,
+        copy=False,
+        ondelete="set null",
+        help="The person as the author of their messages in the conversation.",
+    )
 
     # Consent changes through _set_consent, which logs it; the inbox figures and the
     # hand-off through their own methods. Never over RPC, for any group.
@@ -78,6 +89,8 @@ class MessengerContact(models.Model):
         "waiting_reply",
         "answered_by",
         "handoff_at",
+        "discuss_channel_id",
+        "guest_id",
     )
     # Which chat a contact is: moving it to another chat would hand the customer's
     # conversation and order updates to a stranger.
@@ -139,38 +152,76 @@ class MessengerContact(models.Model):
         for contact in self:
             contact.display_name = f"{contact.name} ({contact.channel_id.name})" if contact.channel_id else contact.name
 
-    def _compute_conversation_html(self):
-        for contact in self:
-            contact.conversation_html = contact._conversation_html()
-
-    def _conversation_html(self, limit=50):
-        """The last messages both ways as chat bubbles, buttons included."""
+    # -- the conversation in Discuss ----------------------------------------------------------
+    def _conversation(self):
+        """The contact's Discuss channel (as superuser), made with the first message either
+        way, with the contact's earlier messages in it."""
         self.ensure_one()
-        messages = self.env["messenger.message"].search([("contact_id", "=", self.id)], order="id desc", limit=limit)
-        parts = []
-        for message in reversed(messages):
-            side = "text-end" if message.direction == "in" else "text-start"
-            color = "bg-primary text-white" if message.direction == "in" else "bg-light"
-            buttons = Markup("").join(
-                Markup('<span class="badge text-bg-secondary me-1">%s</span>') % b.get("text", "")
-                for row in message._buttons_to_send()
-                for b in row
+        if self.discuss_channel_id:
+            return self.discuss_channel_id.sudo()
+        # two webhooks of a new person at once: the second waits here, then finds the channel
+        self.flush_recordset(["discuss_channel_id"])
+        self.env.cr.execute("SELECT discuss_channel_id FROM messenger_contact WHERE id = %s FOR UPDATE", [self.id])
+        if self.env.cr.fetchone()[0]:
+            self.invalidate_recordset(["discuss_channel_id", "guest_id"])
+            return self.discuss_channel_id.sudo()
+        channel = self._create_conversation()
+        earlier = (
+            self.env["messenger.message"]
+            .sudo()
+            .search([("contact_id", "=", self.id), ("discuss_message_id", "=", False)], order="id desc", limit=BACKFILL)
+        )
+        earlier._post_to_conversation()
+        return channel
+
+    def _create_conversation(self):
+        """The contact's Discuss channel, new, with the customer as its guest member."""
+        self.ensure_one()
+        # the customer's name is theirs to choose: only its words, as for a chatter author
+        name = re.sub(r"\s+", " ", re.sub(r"[^\w .'-]+", " ", self.name or "", flags=re.UNICODE)).strip()[:64]
+        guest = self.guest_id or self.env["mail.guest"].sudo().create({"name": name or self.channel_id.name})
+        # created as the public user, whom Odoo does not make a member as it does the creator
+        channel = (
+            self.env["discuss.channel"]
+            .with_user(self.env.ref("base.public_user"))
+            .sudo()
+            .create(
+                {
+                    "name": self.display_name,
+                    "channel_type": "messenger",
+                    "messenger_contact_id": self.id,
+                }
             )
-            image = (
-                Markup('<img src="%s" class="d-block mb-1 rounded" style="max-width: 200px" alt=""/>')
-                % message.image_url
-                if message.image_url
-                else ""
+            .with_env(self.env)
+            .sudo()
+        )
+        self.env["discuss.channel.member"].sudo().create({"channel_id": channel.id, "guest_id": guest.id})
+        self.sudo().with_context(tracking_disable=True).write({"discuss_channel_id": channel.id, "guest_id": guest.id})
+        return channel
+
+    def _send_reply(self, text, attachments, post):
+        """An operator's post goes to the customer: its text, then one message per file (the
+        text is the first file's caption when it fits one)."""
+        self.ensure_one()
+        extra = {"mail_message_id": post.id, "discuss_message_id": post.id}
+        provider = self.channel_id._provider_class()
+        vals_list = []
+        caption = ""
+        if text and attachments and provider.fits(text, with_image=True):
+            caption, text = text, ""
+        if text:
+            vals_list += self._message_vals(text, kind="service", priority=10, **extra)
+        for index, attachment in enumerate(attachments.sorted("id")):
+            vals_list += self._message_vals(
+                caption if index == 0 else "", kind="service", priority=10, attachment_id=attachment.id, **extra
             )
-            when = fields.Datetime.context_timestamp(self, message.create_date).strftime("%d.%m %H:%M")
-            parts.append(
-                Markup(
-                    '<div class="%s my-1"><span class="d-inline-block rounded p-2 o_messenger_sim_%s %s" '
-                    'style="white-space: pre-wrap">%s%s</span><div>%s</div><small class="text-muted">%s</small></div>'
-                )
-                % (side, message.direction, color, image, message.body or "", buttons, when)
-            )
-        return Markup("").join(parts)
+        return self.env["messenger.message"].sudo()._queue(vals_list)
+
+    def _mark_read(self, users):
+        """The conversation was read: nothing unread in the inbox; its counter follows."""
+        self.sudo().unread_count = 0
+        for partner in users.partner_id:
+            self.env["bus.bus"]._sendone(partner, "messenger_marketing.unread", {})
 
     def _note_incoming(self, text):
         """An incoming message: one more unread, waiting for a reply."""
@@ -203,18 +254,21 @@ class MessengerContact(models.Model):
         )
 
     def action_open_conversation(self):
-        """From the inbox: mark the conversation read and open it."""
+        """From the inbox and the contact's form: the conversation in Discuss, read, with
+        the user as a member (who then sees it in the sidebar, live)."""
         self.ensure_one()
         check_group(self, USER)
+        channel = self._conversation()
+        channel._messenger_join(self.env.user)
         if self.unread_count:
-            self.sudo().unread_count = 0
-            self.env["bus.bus"]._sendone(self.env.user.partner_id, "messenger_marketing.unread", {})
+            self._mark_read(self.env.user)
         return {
-            "type": "ir.actions.act_window",
-            "res_model": self._name,
-            "res_id": self.id,
-            "view_mode": "form",
-            "views": [(self.env.ref("messenger_marketing.messenger_contact_view_form").id, "form")],
+            "type": "ir.actions.client",
+            "tag": "mail.action_discuss",
+            "name": channel.name,
+            # in the context too: a button's context names the contact as the active record
+            "context": {"active_id": f"discuss.channel_{channel.id}"},
+            "params": {"active_id": f"discuss.channel_{channel.id}"},
         }
 
     @api.model
@@ -467,7 +521,14 @@ class MessengerContact(models.Model):
         # carries the buttons (and marketing's unsubscribe button)
         with_buttons = bool(buttons) or kind == "marketing"
         provider = self.channel_id._provider_class()
-        if extra.get("whatsapp_template_id") or extra.get("image_url"):
+        attachment_id = extra.get("attachment_id")
+        if attachment_id and text and not provider.fits(text, text_format, with_buttons, with_image=True):
+            # too long for the file's caption: the text first, then the file with the buttons
+            rest = {k: v for k, v in extra.items() if k != "attachment_id"}
+            return self._message_vals(
+                text, kind, None, record, priority, text_format=text_format, **rest
+            ) + self._message_vals("", kind, buttons, record, priority, attachment_id=attachment_id, **rest)
+        if extra.get("whatsapp_template_id") or extra.get("image_url") or attachment_id:
             # one message: a caption cannot be split (the provider refuses it when too
             # long), and outside the window a template replaces the message as a whole
             parts = [provider.prepare_text(text, text_format)]
@@ -490,34 +551,21 @@ class MessengerContact(models.Model):
             for index, (part, part_format) in enumerate(parts)
         ]
 
-    def message_post(self, **kwargs):
-        """A message that a person in Odoo sends from the contact's chatter goes out to the
-        customer through the queue; notes stay internal."""
-        message = super().message_post(**kwargs)
-        if (
-            not self.env.context.get("messenger_inbound")
-            and message.message_type == "comment"
-            and message.subtype_id == self.env.ref("mail.mt_comment")
-            and self.env.user._is_internal()
-        ):
-            text = html2plaintext(message.body or "").strip()
-            if text:
-                self._send(text, kind="service", priority=10).write({"mail_message_id": message.id})
-        return message
-
     # -- hand-off to a person ------------------------------------------------------------
     def _hand_off(self, reason=""):
-        """Give the conversation to a person: the next operator of the channel's team follows
-        it (incoming messages notify them), gets an activity, and the bot stays silent until
-        the conversation is handed back. The customer is told a person will answer."""
+        """Give the conversation to a person: the next operator of the channel's team joins
+        its Discuss channel and is notified there (and gets an activity), and the bot stays
+        silent until the conversation is handed back. The customer is told a person will answer."""
         for contact in self.filtered(lambda c: c.answered_by != "operator"):
             operator = contact.channel_id._next_operator()
             contact.sudo().write(
                 {"answered_by": "operator", "user_id": operator.id, "handoff_at": fields.Datetime.now()}
             )
             note = Markup("<p>%s</p>") % (reason or _("The conversation was handed over to a person."))
+            channel = contact._conversation()
             if operator:
-                contact.sudo().message_subscribe(partner_ids=operator.partner_id.ids)
+                channel._messenger_join(operator)
+                channel._messenger_notify(operator.partner_id, note)
                 contact.sudo().activity_schedule(
                     "mail.mail_activity_data_todo",
                     summary=_("Answer %(name)s in %(channel)s", name=contact.name, channel=contact.channel_id.name),
@@ -526,7 +574,7 @@ class MessengerContact(models.Model):
                 )
             else:
                 note += Markup("<p>%s</p>") % _("No operator is set: choose a sales team on the channel.")
-            contact.sudo().message_post(body=note, message_type="notification", subtype_xmlid="mail.mt_note")
+                channel._messenger_notify(self.env["res.partner"], note)
             notice = contact._handoff_notice()
             if notice:
                 contact._send(notice, kind="service", priority=10)
@@ -539,23 +587,29 @@ class MessengerContact(models.Model):
         return self.channel_id.with_context(lang=self._lang()).handoff_message
 
     def action_hand_back_to_bot(self):
-        """The operator is done: the bot answers again."""
+        """The operator is done: the bot answers again, and the operator leaves the conversation."""
         check_group(self, USER, "write")
         held = self.filtered(lambda c: c.answered_by == "operator")
         held.sudo().write({"answered_by": "bot", "handoff_at": False})
         held.sudo().activity_ids.filtered(
             lambda a: a.activity_type_id == self.env.ref("mail.mail_activity_data_todo")
         ).action_feedback(feedback=_("Handed back to the bot."))
+        for contact in held.filtered("discuss_channel_id"):
+            channel = contact.discuss_channel_id.sudo()
+            channel._messenger_note(_("Handed back to the bot."))
+            channel._messenger_leave(contact.user_id)
         return True
 
     def action_take_over(self):
-        """An operator takes the conversation from the bot, from Odoo."""
+        """An operator takes the conversation from the bot, from Odoo: they join it in Discuss."""
         check_group(self, USER, "write")
         for contact in self.filtered(lambda c: c.answered_by != "operator"):
             contact.sudo().write(
                 {"answered_by": "operator", "user_id": self.env.user.id, "handoff_at": fields.Datetime.now()}
             )
-            contact.message_subscribe(partner_ids=self.env.user.partner_id.ids)
+            channel = contact._conversation()
+            channel._messenger_join(self.env.user)
+            channel._messenger_note(_("%s took the conversation over.", self.env.user.name))
         return True
 
     @api.model

@@ -25,6 +25,7 @@ from odoo import _, api, fields, models
 from ..core.dispatch import CLAIM_AHEAD, Job, Run, run_loop
 from ..core.pacing import PER_CHAT_MARGIN
 from ..core.providers import BLOCKED, PERMANENT, SENT, TRANSIENT, OutgoingMessage
+from ..core.providers.base import OutgoingFile
 from .messenger_route import FALLBACK_KINDS
 
 _logger = logging.getLogger(__name__)
@@ -44,6 +45,8 @@ IN_FLIGHT_MIN, IN_FLIGHT_MAX = 8, 32
 # an outage; see _carry_pause) and not claimed until then: its rows would wait in "sending".
 # Other processes' windows on the channel keep its slot up to a few batches ahead.
 PAUSE_HORIZON = 2 * BATCH_SECONDS + CLAIM_AHEAD + WINDOW_LEAD + 0.4
+# An attachment goes as the messenger's message of its type; anything else as a document.
+FILE_KINDS = (("image/", "photo"), ("audio/", "audio"), ("video/", "video"))
 # After a broken database connection: attempts to write the results, a second apart.
 RECONNECT_ATTEMPTS = 10
 
@@ -324,6 +327,22 @@ class MessengerDispatcher(models.AbstractModel):
             inbound_age=inbound_age,
             template=template,
             paid_broadcast=message.paid_broadcast,
+            attachment=self._outgoing_file(message.attachment_id),
+        )
+
+    @staticmethod
+    def _outgoing_file(attachment):
+        """An attachment as the provider sends it: the kind follows the file's type."""
+        if not attachment:
+            return None
+        attachment = attachment.sudo()
+        mimetype = attachment.mimetype or "application/octet-stream"
+        kind = next(
+            (kind for prefix, kind in FILE_KINDS if mimetype.startswith(prefix)),
+            "document",
+        )
+        return OutgoingFile(
+            kind=kind, filename=attachment.name or "file", mimetype=mimetype, data=attachment.raw or b""
         )
 
     # -- results -----------------------------------------------------------------------

@@ -178,9 +178,11 @@ class MessengerFlowSession(models.Model):
         return True
 
     # -- helpers for steps -----------------------------------------------------------
-    def _say(self, text, buttons=None, image_url=""):
+    def _say(self, text, buttons=None, image_url="", attachment=None):
         """Queue a message of the bot to the person (a conversation message). A picture
-        goes with the text as its caption; a text too long for a caption follows it."""
+        goes with the text as its caption; a text too long for a caption follows it. A
+        file goes as a message of its own after them (its caption is the text, when the
+        text fits one and no picture carries it)."""
         self.ensure_one()
         contact = self.contact_id
         text = text or ""
@@ -190,6 +192,11 @@ class MessengerFlowSession(models.Model):
             messages = contact._send("", kind="service", record=self, image_url=image_url)
             image_url = ""
         extra = {"image_url": image_url} if image_url else {}
+        if attachment and not image_url:
+            extra["attachment_id"] = attachment.id
+        elif attachment:
+            messages |= contact._send(text, kind="service", record=self, **extra)
+            text, extra = "", {"attachment_id": attachment.id}
         return messages | contact._send(text, kind="service", buttons=buttons or None, record=self, **extra)
 
     def _store(self, step, value, default_key=None):

@@ -33,6 +33,7 @@ from odoo import _, api, fields, models
 from odoo.tools import format_amount, format_datetime
 
 from ..core.flow import button_payload, clean_email, parse_callback_time
+from .messenger_media import file_attachment
 from .web_url import check_web_urls
 
 _logger = logging.getLogger(__name__)
@@ -69,6 +70,10 @@ class MessengerFlowStep(models.Model):
     step_type = fields.Selection(STEP_TYPES, "Type", required=True, default="message")
     text = fields.Text(translate=True, help="What the bot says at this step.")
     image = fields.Image(max_width=1280, max_height=1280)
+    file = fields.Binary(
+        attachment=True, help="Sent with the step's text as the messenger's document, photo, audio or video."
+    )
+    file_name = fields.Char()
     button_ids = fields.One2many("messenger.flow.button", "step_id", "Buttons", copy=True)
     next_step_id = fields.Many2one(
         "messenger.flow.step",
@@ -183,7 +188,9 @@ class MessengerFlowStep(models.Model):
 
     # -- step types: what happens when the flow reaches the step ------------------------
     def _run_message(self, session):
-        session._say(self._text(), buttons=self._button_rows(), image_url=self._image_url())
+        session._say(
+            self._text(), buttons=self._button_rows(), image_url=self._image_url(), attachment=file_attachment(self)
+        )
         return WAIT if self._choice_buttons() else self._next()
 
     def _run_question(self, session):
@@ -327,7 +334,9 @@ class MessengerFlowStep(models.Model):
 
     def _run_end(self, session):
         if self.text:
-            session._say(self.text, buttons=self._button_rows(), image_url=self._image_url())
+            session._say(
+                self.text, buttons=self._button_rows(), image_url=self._image_url(), attachment=file_attachment(self)
+            )
         return self.browse()
 
     def _image_url(self):

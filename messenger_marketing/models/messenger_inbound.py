@@ -12,12 +12,14 @@ import re
 import traceback
 
 import psycopg2
-from markupsafe import Markup, escape
+from markupsafe import escape
 
 from odoo import _, api, fields, models
+from odoo.tools import plaintext2html
 from odoo.tools.mail import formataddr, generate_tracking_message_id
 
 from ..core import outbox
+from ..core.providers.base import InboundMedia
 from .messenger_contact import UNSUBSCRIBE_PAYLOAD
 from .messenger_template import CONTACT_US_PAYLOAD
 
@@ -111,10 +113,12 @@ class MessengerInbound(models.AbstractModel):
         return contact
 
     def _record(self, contact, event, text):
-        """Store the incoming message and show it in the contact's chatter. Not in the
-        partner's: every employee reads a partner's chatter, and the customer's words are
-        for those who may read the conversation (the partner form links to it)."""
-        self.env["messenger.message"].create(
+        """Store the incoming message and show it in the contact's conversation in Discuss,
+        with the customer as its author (a guest: never a partner, who could be a portal
+        user or be e-mailed). Returns the messenger.message."""
+        channel = contact._conversation()
+        posted = channel._messenger_post(plaintext2html(text or ""), guest=contact.guest_id)
+        message = self.env["messenger.message"].create(
             {
                 "channel_id": contact.channel_id.id,
                 "contact_id": contact.id,
@@ -122,10 +126,29 @@ class MessengerInbound(models.AbstractModel):
                 "state": "received",
                 "body": text,
                 "provider_message_id": event.provider_message_id or False,
+                "discuss_message_id": posted.id,
             }
         )
-        contact._note_incoming(text)
-        self._show_in_chatter(contact, contact, Markup("<p>%s</p>") % text)
+        contact._note_incoming(text or self._media_preview(event))
+        return message
+
+    def _media_preview(self, event):
+        """How a message without text reads in the inbox: what it holds."""
+        kinds = dict(self.env["messenger.media"]._fields["kind"]._description_selection(self.env))
+        return ", ".join(f"[{kinds.get(media.kind, media.kind)}]" for media in event.media)
+
+    @staticmethod
+    def _message_text(event):
+        """The text of a message event as the conversation keeps it: the caption, and a
+        place as a link to a map (it has no file to fetch)."""
+        lines = [event.text] if event.text else []
+        for media in event.media:
+            if media.kind == "location":
+                lines.append(
+                    f"📍 https://www.openstreetmap.org/?mlat={media.latitude:.6f}&mlon={media.longitude:.6f}"
+                    f"#map=17/{media.latitude:.6f}/{media.longitude:.6f}"
+                )
+        return "\n".join(lines)
 
     @api.model
     def _author_values(self, contact):
@@ -183,12 +206,16 @@ class MessengerInbound(models.AbstractModel):
             contact._send(contact.channel_id.with_context(lang=contact._lang()).welcome_message)
 
     def _handle_message(self, contact, event):
-        self._record(contact, event, event.text)
+        # a retried event comes back from its JSON copy: its media as dicts
+        media = [InboundMedia(**m) if isinstance(m, dict) else m for m in event.media or []]
+        event = dataclasses.replace(event, media=media)
+        message = self._record(contact, event, self._message_text(event))
+        self.env["messenger.media"]._plan(message, event.media)
         if contact._is_stop_word(event.text):
             contact._unsubscribe("stop_word", event.text)
             return
         self._mark_campaign_reply(contact)
-        if contact.answered_by != "operator":
+        if contact.answered_by != "operator" and (event.text or not event.media):
             self._on_text(contact, event)
 
     def _mark_campaign_reply(self, contact):

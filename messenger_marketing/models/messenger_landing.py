@@ -105,10 +105,11 @@ class MessengerInbound(models.AbstractModel):
 
     def _record(self, contact, event, text):
         """What the customer writes also shows in their open chat lead."""
-        super()._record(contact, event, text)
+        message = super()._record(contact, event, text)
         lead = self.env["crm.lead"]._messenger_open_lead(contact)
         if lead:
             self._show_in_chatter(lead, contact, Markup("<p>%s</p>") % text)
+        return message
 
     def _button_text(self, contact, event):
         """A flow button reads as its label (in the lead's transcript, say)."""

@@ -5,7 +5,7 @@ from markupsafe import Markup
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import clean_context, plaintext2html
+from odoo.tools import clean_context, html_sanitize, plaintext2html
 
 from ..core import outbox
 from ..core.providers import BLOCKED, OPTED_OUT, PERMANENT
@@ -34,6 +34,8 @@ FAILURE_TYPES = [
     ("provider_unavailable", "Provider unavailable"),
     ("interrupted", "Sending interrupted"),
 ]
+# From waiting to read: a message in parts shows the least advanced of them.
+STATUS_ORDER = ["queued", "held", "sending", "uncertain", "sent", "delivered", "read", "received"]
 # The context key under which the transition methods write ``state``.
 _IN_TRANSITION = "messenger_message_transition"
 
@@ -102,7 +104,25 @@ class MessengerMessage(models.Model):
     sent_at = fields.Datetime(readonly=True)
     res_model = fields.Char("Related Model")
     res_id = fields.Many2oneReference("Related Record", model_field="res_model")
-    mail_message_id = fields.Many2one("mail.message", ondelete="set null", help="The chatter post it answers.")
+    mail_message_id = fields.Many2one(
+        "mail.message", ondelete="set null", help="The post of a person in Odoo that it sends to the customer."
+    )
+    discuss_message_id = fields.Many2one(
+        "mail.message",
+        "Conversation Message",
+        ondelete="set null",
+        index="btree_not_null",
+        readonly=True,
+        copy=False,
+        help="How the message shows in the contact's conversation in Discuss.",
+    )
+    media_ids = fields.One2many("messenger.media", "message_id", "Files Received")
+    attachment_id = fields.Many2one(
+        "ir.attachment",
+        "File",
+        ondelete="set null",
+        help="Sent as the messenger's photo, document, audio or video message, with the text as its caption.",
+    )
     chatter_log_id = fields.Many2one(
         "mail.message",
         ondelete="set null",
@@ -247,6 +267,81 @@ class MessengerMessage(models.Model):
         self._sync_traces()
         self._sync_chatter_logs()
         self.mailing_id._messenger_follow_queue()
+        self._show_in_conversation()
+
+    # -- the conversation in Discuss --------------------------------------------------------
+    def _show_in_conversation(self):
+        """An outgoing message joins its contact's conversation when it leaves the queue
+        (sent, failed, cancelled): the transaction that queued it (an order's confirmation,
+        a webhook) only wrote rows. A campaign's messages join only conversations that
+        exist: a launch reaches 100,000 people, most of whom never write back. Those shown
+        already show their new status."""
+        new = self.filtered(
+            lambda m: (
+                m.direction == "out"
+                and not m.discuss_message_id
+                and m.state not in outbox.WAITING
+                and (m.kind != "marketing" or m.contact_id.discuss_channel_id)
+            )
+        )
+        new._post_to_conversation()
+        self._sync_conversation_status()
+
+    def _post_to_conversation(self):
+        """Show the messages in their contacts' conversations, in order, each once."""
+        for message in self.filtered(lambda m: not m.discuss_message_id).sorted("id"):
+            channel = message.contact_id._conversation()
+            if message.discuss_message_id:  # the conversation's start showed it
+                continue
+            inbound = message.direction == "in"
+            author = message.mail_message_id.author_id if message.mail_message_id else None
+            posted = channel._messenger_post(
+                message._conversation_body(),
+                author=author,
+                guest=message.contact_id.guest_id if inbound else None,
+            )
+            message.sudo().discuss_message_id = posted
+
+    def _conversation_body(self):
+        """The message as the conversation shows it: its text, its picture and file, its buttons."""
+        self.ensure_one()
+        html = self.body_format == "html"
+        body = Markup(html_sanitize(self.body or "")) if html else plaintext2html(self.body or "")
+        if self.image_url:
+            body += Markup('<p><a href="%s" target="_blank">%s</a></p>') % (self.image_url, _("Picture"))
+        if self.attachment_id:
+            body += Markup("<p>📎 %s</p>") % self.attachment_id.name
+        buttons = [b.get("text", "") for row in self._buttons_to_send() for b in row] if self.direction == "out" else []
+        if buttons:
+            body += Markup("<p>%s</p>") % Markup(" ").join(
+                Markup('<span class="badge text-bg-secondary">%s</span>') % text for text in buttons
+            )
+        return body
+
+    def _status_values(self):
+        """What the conversation shows of the status of these parts of one message: a
+        failure with its reason, else the least advanced of them; nothing for what came in."""
+        out = self.filtered(lambda m: m.direction == "out")
+        failed = out.filtered(lambda m: m.state in (*outbox.FAILED, "cancelled"))[:1]
+        if failed:
+            reason = failed.failure_reason or dict(self._fields["failure_type"]._description_selection(self.env)).get(
+                failed.failure_type, ""
+            )
+            return {"messenger_status": failed.state, "messenger_failure": reason or False}
+        if not out:
+            return {"messenger_status": False, "messenger_failure": False}
+        state = min(out.mapped("state"), key=STATUS_ORDER.index)
+        return {"messenger_status": state, "messenger_failure": False}
+
+    def _sync_conversation_status(self):
+        """The conversations' members see the status change live."""
+        shown = self.filtered("discuss_message_id").discuss_message_id
+        if not shown:
+            return
+        parts = self.sudo().search([("discuss_message_id", "in", shown.ids)])
+        for discuss_message, group in parts.grouped("discuss_message_id").items():
+            channel = self.env["discuss.channel"].sudo().browse(discuss_message.res_id)
+            channel._bus_send_store(discuss_message, group._status_values())
 
     def _fail(self, result):
         """Record a provider's refusal (a SendResult that is not a success): the reason a

@@ -2,6 +2,8 @@ from markupsafe import Markup
 
 from odoo import _, api, fields, models
 
+from .messenger_media import file_attachment
+
 EVENTS = [
     ("quotation_sent", "Quotation sent"),
     ("confirmed", "Order confirmed"),
@@ -16,6 +18,8 @@ def _order_message_vals(source, rendered, pairs, kind, extra=None):
     a follow-up step), ``rendered`` on the orders, with its WhatsApp template where the
     contact needs one and ``extra(order)``'s values."""
     vals_list = []
+    attachment = file_attachment(source.template_id)
+    files = {"attachment_id": attachment.id} if attachment else {}
     for order, contact in pairs:
         text, buttons = rendered[order.id]
         vals_list += contact._message_vals(
@@ -26,6 +30,7 @@ def _order_message_vals(source, rendered, pairs, kind, extra=None):
             text_format=source.template_id.body_format,
             **(extra(order) if extra else {}),
             **source.whatsapp_template_id._message_extra(contact),
+            **files,
         )
     return vals_list
 

@@ -31,6 +31,11 @@ class MessengerTemplate(models.Model):
         help="HTML: Telegram shows bold, italic, underline, strike-through, links and code (<b>, <i>, <u>, <s>, "
         "<a href>, <code>, <pre>); the other messengers get the same text without formatting.",
     )
+    file = fields.Binary(
+        attachment=True,
+        help="Sent with the text as the messenger's document, photo, audio or video (an invoice, a manual).",
+    )
+    file_name = fields.Char()
     lang = fields.Char(help="Empty: the language of the record's customer. Or an expression such as {{ object.lang }}.")
     button_portal = fields.Boolean("Button: open in the customer portal")
     # self.env._, not _: with no language in the context (module install) _ falls back to the

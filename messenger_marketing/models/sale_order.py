@@ -1,4 +1,5 @@
 from odoo import api, fields, models
+from odoo.exceptions import UserError
 
 
 class SaleOrder(models.Model):
@@ -55,6 +56,17 @@ class SaleOrder(models.Model):
         self.env["messenger.warming.enrolment"]._stop_for_orders(cancelled, self.env._("The order was cancelled."))
         self.env["messenger.sale.rule"]._fire(cancelled, "cancelled")
         return result
+
+    def action_open_messenger_conversation(self):
+        """The conversation in Discuss with the customer the order's last message went to."""
+        self.ensure_one()
+        self.check_access("read")
+        last = self.env["messenger.message"].search(
+            [("mailing_id", "=", False), ("res_model", "=", "sale.order"), ("res_id", "=", self.id)], limit=1
+        )
+        if not last:
+            raise UserError(self.env._("No messenger message went out about this order."))
+        return last.contact_id.action_open_conversation()
 
     def action_view_messenger_messages(self):
         self.ensure_one()

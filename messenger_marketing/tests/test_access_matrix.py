@@ -57,6 +57,7 @@ messenger.sequence.step           abstract
 messenger.price.alert             -       -       -         -         r     rwu      -
 messenger.price.change            -       -       -         -         -     -        -
 messenger.route                   -       -       -         -         r     rwcu     -
+messenger.media                   -       -       -         -         r     ru       -
 messenger.support.article         -       -       -         -         r     rwcu     c
 messenger.support.tag             -       -       -         -         r     rwcu     rwcu
 messenger.support.question        -       -       -         -         r     rwu      -
@@ -184,6 +185,14 @@ class TestAccessMatrix(HttpCase):
                 "kind": "transactional",
                 "company_id": self.channel.company_id.id,
             },
+            "messenger.media": {
+                "message_id": self.env["messenger.message"]
+                .create({"channel_id": self.channel.id, "contact_id": self.contact.id, "direction": "in"})
+                .id,
+                "channel_id": self.channel.id,
+                "kind": "photo",
+                "ref": unique,
+            },
             "messenger.support.article": {"name": "RPC", "short_answer": "Yes"},
             "messenger.support.tag": {"name": f"rpc {unique}"},
             "messenger.support.question": {
@@ -225,6 +234,7 @@ class TestAccessMatrix(HttpCase):
         "messenger.price.alert": {"alert_count": 2},
         "messenger.price.change": {"product_tmpl_id": None},
         "messenger.route": {"sequence": 11},
+        "messenger.media": {"error": "changed"},
         "messenger.support.article": {"short_answer": "changed"},
         "messenger.support.tag": {"color": 2},
         "messenger.support.question": {"confidence": 0.5},

@@ -1,3 +1,4 @@
+import base64
 from datetime import timedelta
 
 import pytz
@@ -234,6 +235,19 @@ class TestCampaign(CampaignMixin, MessengerCase):
         self.dispatch(budget=5)
         self.assertEqual(self.fake.texts(), [f"[Test] {mailing.messenger_body}"])
         self.assertFalse(self.campaign_messages(mailing), "a test is not part of the campaign")
+
+    def test_a_campaign_carries_a_file(self):
+        partners, _contacts = self.make_people(2)
+        mailing = self.make_mailing(
+            partners, messenger_file=base64.b64encode(b"%PDF-1.4 catalogue"), messenger_file_name="catalogue.pdf"
+        )
+        mailing._messenger_launch()
+        rows = self.campaign_messages(mailing)
+        self.assertEqual(len(rows), 2)
+        self.assertEqual(set(rows.mapped("attachment_id.name")), {"catalogue.pdf"})
+        outgoing = self.env["messenger.dispatcher"]._outgoing(rows[0])
+        self.assertEqual((outgoing.attachment.kind, outgoing.attachment.data), ("document", b"%PDF-1.4 catalogue"))
+        self.assertEqual(outgoing.text, "Spring sale: -20% on every chair this week!", "the text is its caption")
 
     def test_image_and_template(self):
         partners, contacts = self.make_people(1)

@@ -66,7 +66,7 @@ class TestContactUs(TelegramSetupMixin, HttpCase):
         self.env.invalidate_all()
 
     def handoff_notes(self, contact):
-        return contact.message_ids.filtered(lambda m: "pressed “Contact us”" in (m.body or ""))
+        return contact.discuss_channel_id.message_ids.filtered(lambda m: "pressed “Contact us”" in (m.body or ""))
 
     def test_contact_us_under_an_order_message_hands_off_to_the_team(self):
         order = self.env["sale.order"].create(

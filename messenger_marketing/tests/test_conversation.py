@@ -1,5 +1,14 @@
+import base64
+import json
+
 from markupsafe import Markup
 
+from odoo.exceptions import AccessError
+from odoo.tools import html2plaintext
+
+from odoo.addons.mail.tools.discuss import Store
+
+from ..core.providers import InboundEvent
 from .common import MessengerCase
 
 
@@ -26,63 +35,206 @@ class TestConversation(MessengerCase):
         )
         cls.partner = cls.env["res.partner"].create({"name": "Ivan Ivanov"})
 
-    def test_operator_reply_goes_out_through_the_queue(self):
+    def post_in_discuss(self, contact, body, user=None, **kwargs):
+        """Post as the Discuss composer does (/mail/message/post: as superuser, for the user)."""
+        channel = contact._conversation()
+        user = user or self.salesman
+        channel._messenger_join(user)
+        return (
+            channel.with_user(user)
+            .sudo()
+            .message_post(body=body, message_type="comment", subtype_xmlid="mail.mt_comment", **kwargs)
+        )
+
+    def test_operator_reply_in_discuss_goes_out_through_the_queue(self):
         contact = self.make_contacts(1)
         contact.partner_id = self.partner
-        contact.with_user(self.salesman).message_post(
-            body=Markup("<p>Your parcel leaves <b>today</b>.</p>"),
-            message_type="comment",
-            subtype_xmlid="mail.mt_comment",
-        )
+        post = self.post_in_discuss(contact, Markup("<p>Your parcel leaves <b>today</b>.</p>"))
         queued = contact.message_ids_messenger
         self.assertEqual((queued.direction, queued.kind, queued.state), ("out", "service", "queued"))
+        self.assertEqual((queued.mail_message_id, queued.discuss_message_id), (post, post), "shown once: the post")
         self.assertEqual(self.fake.texts(), [], "nothing is sent inside the user's transaction")
         self.dispatch(budget=5)
         self.assertEqual(self.fake.texts(contact.chat_id), ["Your parcel leaves *today*."])
         self.assertEqual(queued.state, "sent")
-        self.assertTrue(queued.mail_message_id)
+        self.assertEqual(post.model, "discuss.channel")
+        self.assertEqual(contact.discuss_channel_id.channel_type, "messenger")
 
     def test_internal_note_is_not_sent(self):
         contact = self.make_contacts(1)
+        self.post_in_discuss(contact, "/note ask the warehouse first")
+        self.assertFalse(contact.message_ids_messenger)
+        # and the contact's chatter is for notes only now: no post of it reaches the customer
         contact.with_user(self.salesman).message_post(
-            body="internal remark", message_type="comment", subtype_xmlid="mail.mt_note"
+            body="a remark", message_type="comment", subtype_xmlid="mail.mt_comment"
         )
         self.assertFalse(contact.message_ids_messenger)
 
-    def test_incoming_message_shows_in_conversation_not_partner_chatter(self):
+    def test_an_employee_without_messenger_group_cannot_send(self):
+        contact = self.make_contacts(1)
+        employee = self.env["res.users"].create(
+            {"name": "Emma", "login": "emma_employee", "groups_id": [(6, 0, self.env.ref("base.group_user").ids)]}
+        )
+        channel = contact._conversation()
+        channel.add_members(partner_ids=employee.partner_id.ids)
+        with self.assertRaises(AccessError):
+            channel.with_user(employee).sudo().message_post(
+                body="hi", message_type="comment", subtype_xmlid="mail.mt_comment"
+            )
+        self.assertFalse(contact.message_ids_messenger)
+
+    def test_incoming_message_shows_in_the_conversation_as_the_customer(self):
         contact = self.make_contacts(1)
         contact.partner_id = self.partner
-        from ..core.providers import InboundEvent
-
         self.env["messenger.inbound"]._process(
             self.channel,
             [InboundEvent(event_id="e1", kind="message", chat_id=contact.chat_id, text="Where is my order?")],
         )
-        posted = contact.message_ids[0]
+        channel = contact.discuss_channel_id
+        self.assertEqual((channel.channel_type, channel.messenger_contact_id), ("messenger", contact))
+        posted = channel.message_ids[0]
         self.assertIn("Where is my order?", posted.body)
         self.assertEqual(
-            (posted.message_type, posted.subtype_id, posted.is_internal, posted.author_id),
-            ("comment", self.env.ref("mail.mt_comment"), False, self.partner),
-            "a message of the customer, not a note",
+            (posted.message_type, posted.author_guest_id, posted.author_id),
+            ("comment", contact.guest_id, self.env["res.partner"]),
+            "the customer writes as the conversation's guest, never as a partner",
         )
-        # every employee reads the partner's chatter: the customer's words stay in the chat
+        self.assertEqual(contact.guest_id.name, contact.name)
+        self.assertEqual(contact.message_ids_messenger.discuss_message_id, posted)
         self.assertFalse(self.partner.message_ids.filtered(lambda m: "Where is my order?" in (m.body or "")))
-        self.assertEqual(contact.message_ids_messenger.direction, "in")
-        # the customer's own words are never sent back out
+        self.assertFalse(contact.message_ids.filtered(lambda m: "Where is my order?" in (m.body or "")))
         self.assertFalse(contact.message_ids_messenger.filtered(lambda m: m.direction == "out"))
-        self.assertNotIn(self.partner, contact.message_partner_ids, "the customer does not follow their chat")
+        self.assertFalse(channel.channel_member_ids.partner_id, "nobody holds it: no member but the customer")
 
-        # once somebody follows the conversation, the customer's messages notify them
-        contact.message_subscribe(partner_ids=self.salesman.partner_id.ids)
+        # an operator's membership makes the next message a post that reaches them live
+        channel._messenger_join(self.salesman)
+        self.env.cr.precommit.run()
+        before = self.env["bus.bus"].search([], order="id desc", limit=1).id or 0
         self.env["messenger.inbound"]._process(
             self.channel, [InboundEvent(event_id="e2", kind="message", chat_id=contact.chat_id, text="Hello?")]
         )
-        posted = contact.message_ids[0]
+        self.env.cr.precommit.run()
+        posted = channel.message_ids[0]
         self.assertIn("Hello?", posted.body)
-        notified = posted.notification_ids.filtered(lambda n: n.res_partner_id == self.salesman.partner_id)
-        self.assertEqual(len(notified), 1, "the follower is notified (by e-mail or in Odoo, as they chose)")
-        self.assertNotIn(self.partner, contact.message_partner_ids)
-        self.assertFalse(contact.message_ids_messenger.filtered(lambda m: m.direction == "out"))
+        sent = self.env["bus.bus"].search([("id", ">", before)])
+        new_message = sent.filtered(lambda b: json.loads(b.message)["type"] == "discuss.channel/new_message")
+        self.assertEqual(len(new_message), 1)
+        self.assertEqual(json.loads(new_message.channel), [self.env.cr.dbname, "discuss.channel", channel.id])
+        member = channel.channel_member_ids.filtered(lambda m: m.partner_id == self.salesman.partner_id)
+        # both of the customer's messages are unread to the operator, who joined after the first
+        self.assertEqual(member.with_user(self.salesman).message_unread_counter, 2)
+
+    def test_bot_button_order_and_campaign_messages_in_order_with_status(self):
+        contact = self.make_contacts(1)
+        self.env["messenger.inbound"]._process(
+            self.channel, [InboundEvent(event_id="s1", kind="start", chat_id=contact.chat_id, text="/start")]
+        )
+        channel = contact.discuss_channel_id
+        self.assertEqual(len(channel.message_ids), 1, "the bot's answer shows once it goes out, not in the webhook")
+        self.dispatch(budget=5)
+        welcome = contact.message_ids_messenger.filtered(lambda m: m.direction == "out")
+        self.assertEqual(welcome.body, self.channel.welcome_message)
+        order_message = contact._send(
+            "Your order S001 is confirmed", kind="transactional", buttons=[[{"text": "Track", "payload": "t"}]]
+        )
+        self.assertFalse(order_message.discuss_message_id, "confirming an order only writes the row")
+        self.dispatch(budget=5)
+        self.env["messenger.inbound"]._process(
+            self.channel, [InboundEvent(event_id="b1", kind="button", chat_id=contact.chat_id, payload="t")]
+        )
+        bodies = [html2plaintext(m.body) for m in channel.message_ids.sorted("id")]
+        self.assertEqual(len(bodies), 4)
+        self.assertIn("/start", bodies[0])
+        self.assertIn(self.channel.welcome_message, bodies[1])
+        self.assertIn("Your order S001 is confirmed", bodies[2])
+        self.assertIn("Track", bodies[2], "its buttons show with it")
+        self.assertIn("[button] t", bodies[3])
+        # each message carries its status, live
+        self.assertEqual(
+            Store(order_message.discuss_message_id).get_result()["mail.message"][0]["messenger_status"], "sent"
+        )
+        self.env.cr.precommit.run()
+        before = self.env["bus.bus"].search([], order="id desc", limit=1).id or 0
+        self.env["messenger.message"]._apply_status(
+            self.channel,
+            InboundEvent(
+                event_id="st",
+                kind="status",
+                status="failed",
+                provider_message_id=order_message.provider_message_id,
+                text="the person's phone is off",
+            ),
+        )
+        values = Store(order_message.discuss_message_id).get_result()["mail.message"][0]
+        self.assertEqual(values["messenger_status"], "failed")
+        self.assertTrue(values["messenger_failure"])
+        self.env.cr.precommit.run()
+        live = [json.loads(b.message) for b in self.env["bus.bus"].search([("id", ">", before)])]
+        self.assertIn(
+            "failed",
+            [m.get("messenger_status") for n in live for m in n["payload"].get("mail.message", [])],
+            "the members see the failure without a reload",
+        )
+        # a campaign message to a person with a conversation joins it when it goes out
+        campaign_row = self.env["messenger.message"].create(
+            {"channel_id": self.channel.id, "contact_id": contact.id, "kind": "marketing", "body": "Big sale!"}
+        )
+        stranger = self.make_contacts(1, start=5000)
+        other_row = self.env["messenger.message"].create(
+            {"channel_id": self.channel.id, "contact_id": stranger.id, "kind": "marketing", "body": "Big sale!"}
+        )
+        self.dispatch(budget=5)
+        self.assertIn("Big sale!", campaign_row.discuss_message_id.body)
+        self.assertEqual(other_row.state, "sent")
+        self.assertFalse(stranger.discuss_channel_id, "a campaign makes no conversation of its own")
+
+    def test_contact_form_opens_the_conversation_in_discuss(self):
+        contact = self.make_contacts(1)
+        contact.sudo()._note_incoming("hi")
+        action = contact.with_user(self.salesman).action_open_conversation()
+        channel = contact.discuss_channel_id
+        self.assertEqual(action["tag"], "mail.action_discuss")
+        self.assertEqual(action["params"]["active_id"], f"discuss.channel_{channel.id}")
+        self.assertIn(self.salesman.partner_id, channel.channel_member_ids.partner_id)
+        self.assertEqual(contact.unread_count, 0)
+        lead = self.env["crm.lead"].create({"name": "Chat lead", "messenger_contact_id": contact.id})
+        self.assertEqual(lead.with_user(self.salesman).action_open_messenger_contact()["params"], action["params"])
+
+    def test_reading_in_discuss_clears_the_inbox_counter(self):
+        contact = self.make_contacts(1)
+        self.env["messenger.inbound"]._process(
+            self.channel, [InboundEvent(event_id="r1", kind="message", chat_id=contact.chat_id, text="anyone?")]
+        )
+        self.assertEqual(contact.unread_count, 1)
+        channel = contact.discuss_channel_id
+        channel._messenger_join(self.salesman)
+        member = channel.channel_member_ids.filtered(lambda m: m.partner_id == self.salesman.partner_id)
+        member.with_user(self.salesman)._mark_as_read(channel.message_ids[:1].id)
+        self.assertEqual(contact.unread_count, 0)
+
+    def test_operator_attachments_go_as_files_one_per_message(self):
+        sandbox = self.env["messenger.channel"].create({"name": "Sandbox", "provider": "sandbox"})
+        contact = self.env["messenger.contact"].create({"channel_id": sandbox.id, "chat_id": "s1", "name": "Sam"})
+        files = self.env["ir.attachment"].create(
+            [
+                {"name": "invoice.pdf", "raw": b"%PDF-1.4 invoice", "mimetype": "application/pdf"},
+                {"name": "photo.png", "raw": b"\x89PNG fake", "mimetype": "image/png"},
+            ]
+        )
+        post = self.post_in_discuss(contact, "Here you are", attachment_ids=files.ids)
+        rows = contact.message_ids_messenger.sorted("id")
+        self.assertEqual(rows.mapped("attachment_id"), files.sorted("id"))
+        self.assertEqual(rows.mapped("body"), ["Here you are", ""], "the text is the first file's caption")
+        self.assertEqual(set(rows.mapped("discuss_message_id")), {post})
+        dispatcher = self.env["messenger.dispatcher"]
+        outgoing = [dispatcher._outgoing(row) for row in rows]
+        self.assertEqual([o.attachment.kind for o in outgoing], ["document", "photo"])
+        self.assertEqual(outgoing[0].attachment.data, b"%PDF-1.4 invoice")
+        self.assertEqual(
+            (outgoing[0].attachment.filename, outgoing[0].attachment.mimetype), ("invoice.pdf", "application/pdf")
+        )
+        dispatcher._dispatch(time_budget=1, channel_ids=sandbox.ids, auto_commit=False)
+        self.assertEqual(set(rows.mapped("state")), {"sent"})
 
 
 class TestSimulator(MessengerCase):
@@ -174,7 +326,10 @@ class TestHandOff(MessengerCase):
         self.assertEqual(first.answered_by, "operator")
         activity = first.activity_ids
         self.assertEqual((len(activity), activity.user_id), (1, first.user_id))
-        self.assertIn(first.user_id.partner_id, first.message_partner_ids)
+        members = first.discuss_channel_id.channel_member_ids
+        self.assertIn(first.user_id.partner_id, members.partner_id, "the operator joins the conversation")
+        notice = first.discuss_channel_id.message_ids.filtered(lambda m: first.user_id.partner_id in m.partner_ids)
+        self.assertIn("Asked for a person", notice.body, "and is notified in Discuss")
         self.assertEqual(first.message_ids_messenger.mapped("body"), [self.channel.handoff_message])
 
     def test_bot_is_silent_while_an_operator_holds_the_conversation(self):
@@ -189,8 +344,11 @@ class TestHandOff(MessengerCase):
         # a stop word still unsubscribes at once
         self.event(contact, "message", text="стоп")
         self.assertEqual(contact.state, "unsubscribed")
+        operator = contact.user_id
+        self.assertIn(operator.partner_id, contact.discuss_channel_id.channel_member_ids.partner_id)
         contact.action_hand_back_to_bot()
         self.assertEqual((contact.answered_by, contact.activity_ids), ("bot", self.env["mail.activity"]))
+        self.assertNotIn(operator.partner_id, contact.discuss_channel_id.channel_member_ids.partner_id)
         self.event(contact, "start", text="/start")
         self.assertIn(self.channel.welcome_message, contact.message_ids_messenger.mapped("body"))
 
@@ -206,3 +364,115 @@ class TestHandOff(MessengerCase):
         (busy | idle).invalidate_recordset()
         self.env["messenger.contact"]._cron_hand_back_idle()
         self.assertEqual((busy.answered_by, idle.answered_by), ("operator", "bot"))
+        members = idle.discuss_channel_id.channel_member_ids.partner_id
+        self.assertNotIn(idle.user_id.partner_id, members, "the operator left the idle conversation")
+        self.assertIn(busy.user_id.partner_id, busy.discuss_channel_id.channel_member_ids.partner_id)
+
+
+class TestMigrationToDiscuss(MessengerCase):
+    def test_chatter_conversations_move_into_their_channel(self):
+        from .test_sale_events import load_migration
+
+        operator = self.env["res.users"].create(
+            {
+                "name": "Old Operator",
+                "login": "old_operator",
+                "groups_id": [(6, 0, self.env.ref("messenger_marketing.group_messenger_user").ids)],
+            }
+        )
+        contact = self.make_contacts(1)
+        contact.sudo().write({"answered_by": "operator", "user_id": operator.id})
+        comment = self.env.ref("mail.mt_comment").id
+        # as the chatter of 18.0.1.2.0 held them: the customer's words, a reply, a note
+        said = contact.sudo()._message_create(
+            [
+                {
+                    "model": contact._name,
+                    "res_id": contact.id,
+                    "body": "<p>Is it in stock?</p>",
+                    "message_type": "comment",
+                    "subtype_id": comment,
+                    "author_id": False,
+                    "email_from": "Ivan",
+                }
+            ]
+        )
+        photo = self.env["ir.attachment"].create(
+            {"name": "shelf.png", "raw": b"png", "res_model": contact._name, "res_id": contact.id}
+        )
+        reply = (
+            contact.with_user(operator)
+            .sudo()
+            ._message_create(
+                [
+                    {
+                        "model": contact._name,
+                        "res_id": contact.id,
+                        "body": "<p>Yes, two left.</p>",
+                        "message_type": "comment",
+                        "subtype_id": comment,
+                        "author_id": operator.partner_id.id,
+                        "attachment_ids": [(4, photo.id)],
+                    }
+                ]
+            )
+        )
+        note = contact.sudo().message_post(body="call him", message_type="comment", subtype_xmlid="mail.mt_note")
+        queued = self.env["messenger.message"].create(
+            {
+                "channel_id": self.channel.id,
+                "contact_id": contact.id,
+                "body": "Yes, two left.",
+                "mail_message_id": reply.id,
+            }
+        )
+        self.assertFalse(contact.discuss_channel_id)
+        channels = load_migration("18.0.1.3.0").move_conversations(self.env)
+        self.assertEqual(channels, contact.discuss_channel_id)
+        self.assertEqual(channels.message_ids.sorted("id"), said | reply)
+        self.assertEqual((said.author_guest_id, said.author_id), (contact.guest_id, self.env["res.partner"]))
+        self.assertEqual(reply.author_id, operator.partner_id)
+        self.assertEqual((photo.res_model, photo.res_id), ("discuss.channel", channels.id))
+        self.assertEqual((note.model, note.res_id), (contact._name, contact.id), "notes stay on the contact")
+        self.assertEqual(queued.discuss_message_id, reply, "the reply shows its status")
+        self.assertIn(operator.partner_id, channels.channel_member_ids.partner_id)
+
+
+class TestFilesFromFeatures(MessengerCase):
+    def test_template_and_flow_step_files_go_with_their_text(self):
+        from ..models.messenger_media import file_attachment
+
+        pdf = base64.b64encode(b"%PDF-1.4 manual")
+        template = self.env["messenger.template"].create(
+            {
+                "name": "With a manual",
+                "model_id": self.env.ref("sale.model_sale_order").id,
+                "body": "Your order is confirmed",
+                "file": pdf,
+                "file_name": "manual.pdf",
+            }
+        )
+        attachment = file_attachment(template)
+        self.assertEqual(
+            (attachment.name, attachment.raw, attachment.mimetype),
+            ("manual.pdf", b"%PDF-1.4 manual", "application/pdf"),
+        )
+        contact = self.make_contacts(1)
+        short = contact._send("Your order is confirmed", attachment_id=attachment.id)
+        self.assertEqual((short.body, short.attachment_id), ("Your order is confirmed", attachment), "a caption")
+        long_text = "word " * 300  # over Telegram's 1024 characters of a caption
+        parts = contact._send(long_text, attachment_id=attachment.id, buttons=[[{"text": "OK", "payload": "ok"}]])
+        self.assertEqual(len(parts), 2)
+        self.assertEqual((parts[0].attachment_id, parts[0].buttons), (self.env["ir.attachment"], False))
+        self.assertEqual((parts[1].body, parts[1].attachment_id), ("", attachment))
+        self.assertTrue(parts[1].buttons, "the buttons go with the last message")
+        outgoing = self.env["messenger.dispatcher"]._outgoing(parts[1])
+        self.assertEqual((outgoing.attachment.kind, outgoing.attachment.filename), ("document", "manual.pdf"))
+
+        flow = self.env["messenger.flow"].create({"name": "Flow with a file"})
+        step = self.env["messenger.flow.step"].create(
+            {"flow_id": flow.id, "text": "Here is our catalogue", "file": pdf, "file_name": "catalogue.pdf"}
+        )
+        session = self.env["messenger.flow.session"].create({"contact_id": contact.id, "flow_id": flow.id})
+        said = session._say(step.text, attachment=file_attachment(step))
+        self.assertEqual((said.body, said.attachment_id.name), ("Here is our catalogue", "catalogue.pdf"))

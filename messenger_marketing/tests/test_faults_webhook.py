@@ -460,17 +460,19 @@ class TestConcurrentDuplicate(BaseCase):
 
 class TestCustomerNotSubscribed(MessengerCase):
     def test_operator_reply_does_not_email_the_customer(self):
-        """The customer's own message in the chatter does not make their partner a
-        follower: an operator's reply goes through the messenger only."""
+        """The customer's own message in the conversation makes their partner no member
+        nor follower: an operator's reply goes through the messenger only."""
         partner = self.env["res.partner"].create({"name": "Customer", "email": "customer@example.com"})
         contact = self.make_contacts(1)
         contact.partner_id = partner
         self.env["messenger.inbound"].sudo()._process(
             self.channel, [InboundEvent(event_id="n1", kind="message", chat_id=contact.chat_id, text="Hi")]
         )
-        self.assertNotIn(partner, contact.message_partner_ids)
+        channel = contact.discuss_channel_id
+        self.assertNotIn(partner, contact.message_partner_ids | channel.channel_member_ids.partner_id)
         operator = new_test_user(self.env, "mm_operator", groups="messenger_marketing.group_messenger_user")
-        contact.with_user(operator).message_post(
+        channel._messenger_join(operator)
+        channel.with_user(operator).sudo().message_post(
             body="We ship tomorrow", message_type="comment", subtype_xmlid="mail.mt_comment"
         )
         self.assertFalse(self.env["mail.mail"].search([("recipient_ids", "in", partner.ids)]))

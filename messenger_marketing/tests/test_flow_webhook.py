@@ -277,7 +277,11 @@ class TestFlowOverWebhooks(FlowSetupMixin, TelegramUpdatesMixin, TelegramSetupMi
         self.assertIn("Great, thanks!", lead.message_ids[0].body)
         # the lead opens the conversation
         action = lead.action_open_messenger_contact()
-        self.assertEqual((action["res_model"], action["res_id"]), ("messenger.contact", self.contact().id))
+        channel = self.contact().discuss_channel_id
+        self.assertEqual(
+            (action["tag"], action["params"]["active_id"]), ("mail.action_discuss", f"discuss.channel_{channel.id}")
+        )
+        self.assertIn("Great, thanks!", channel.message_ids[0].body, "in Discuss too")
 
     def test_public_images_are_signed(self):
         self.product.image_1920 = (

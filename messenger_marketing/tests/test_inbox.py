@@ -1,4 +1,10 @@
-from odoo.tests import HttpCase, tagged
+import threading
+from datetime import timedelta
+
+from odoo.tests import tagged
+
+from odoo.addons.bus.models.bus import dispatch
+from odoo.addons.bus.tests.common import WebsocketCase
 
 from ..core.providers import InboundEvent
 from .common import MessengerCase
@@ -29,16 +35,24 @@ class TestInbox(MessengerCase):
         self.assertEqual((mine.unread_count, mine.waiting_reply, mine.last_message_preview), (2, True, "question 1"))
         Contact = self.env["messenger.contact"].with_user(seller)
         self.assertEqual(Contact.messenger_unread_summary(), {"count": 2}, "mine and nobody's, not the admin's")
-        # an answer from Odoo clears "waiting", opening the conversation clears "unread"
-        mine.with_user(seller).message_post(body="Here you go", message_type="comment", subtype_xmlid="mail.mt_comment")
-        self.assertEqual((mine.waiting_reply, mine.unread_count, mine.last_message_preview), (False, 2, "Here you go"))
+        # an answer from Discuss clears "waiting", opening the conversation clears "unread"
+        channel = mine._conversation()
+        channel._messenger_join(seller)
+        channel.with_user(seller).sudo().message_post(
+            body="Here you go", message_type="comment", subtype_xmlid="mail.mt_comment"
+        )
+        # answering in Discuss reads the conversation
+        self.assertEqual((mine.waiting_reply, mine.unread_count, mine.last_message_preview), (False, 0, "Here you go"))
+        self.receive(mine, "question 4", "in4")
+        self.assertEqual(mine.unread_count, 1)
         action = mine.with_user(seller).action_open_conversation()
-        self.assertEqual((action["res_id"], mine.unread_count), (mine.id, 0))
+        self.assertEqual((action["params"]["active_id"], mine.unread_count), (f"discuss.channel_{channel.id}", 0))
         self.assertEqual(Contact.messenger_unread_summary(), {"count": 1})
         waiting = Contact.search([("waiting_reply", "=", True)])
-        self.assertEqual(waiting & (mine | nobodys | others), nobodys | others)
-        self.assertIn("question 1", mine.conversation_html)
-        self.assertIn("Here you go", mine.conversation_html)
+        self.assertEqual(waiting & (mine | nobodys | others), mine | nobodys | others)
+        bodies = " ".join(channel.message_ids.mapped("body"))
+        self.assertIn("question 1", bodies)
+        self.assertIn("Here you go", bodies)
 
     def test_automated_messages_do_not_answer_the_customer(self):
         contact = self.make_contacts(1)
@@ -50,7 +64,17 @@ class TestInbox(MessengerCase):
 
 
 @tagged("post_install", "-at_install")
-class TestInboxTour(HttpCase):
+class TestInboxTour(WebsocketCase):
+    """Live, over Odoo's bus: the browser's websocket is on (WebsocketCase), and a thread
+    stands in for PostgreSQL's NOTIFY, which a test's cursor never sends at commit: it
+    wakes the open websockets, which then read the new bus rows as in production."""
+
+    def wake_websockets(self, stop):
+        while not stop.wait(0.25):
+            for sockets in list(dispatch._channels_to_ws.values()):
+                for socket in list(sockets):
+                    socket.trigger_notification_dispatching()
+
     def test_salesperson_answers_from_the_inbox(self):
         self.env["messenger.contact"].search([]).unread_count = 0  # demo conversations
         channel = self.env["messenger.channel"].create({"name": "Tour sandbox", "provider": "sandbox"})
@@ -64,7 +88,8 @@ class TestInboxTour(HttpCase):
                         6,
                         0,
                         [
-                            self.env.ref("messenger_marketing.group_messenger_user").id,
+                            # a manager: the tour reads the channel's webhook address to play the provider
+                            self.env.ref("messenger_marketing.group_messenger_manager").id,
                             self.env.ref("sales_team.group_sale_salesman").id,
                         ],
                     )
@@ -74,15 +99,41 @@ class TestInboxTour(HttpCase):
         event = InboundEvent(event_id="tour1", kind="message", chat_id="tour-chat", name="Irina Tour", text="x")
         self.env["messenger.inbound"]._process(channel, [event])
         contact = self.env["messenger.contact"].search([("chat_id", "=", "tour-chat")])
-        contact.write({"user_id": seller.id, "unread_count": 0})
+        contact.write({"unread_count": 0})
+        # the seller holds the conversation: a member of it from the page's start
+        contact.with_user(seller).action_take_over()
         event = InboundEvent(event_id="tour2", kind="message", chat_id="tour-chat", text="Do you have it in blue?")
         self.env["messenger.inbound"]._process(channel, [event])
         self.assertEqual(contact.unread_count, 1)
-        self.start_tour("/odoo", "messenger_inbox_tour", login="tour_seller")
-        reply = contact.message_ids_messenger.filtered(lambda m: m.direction == "out")
-        self.assertEqual((reply.body, reply.kind, reply.state), ("Yes, blue is in stock.", "service", "queued"))
+        stop = threading.Event()
+        waker = threading.Thread(target=self.wake_websockets, args=(stop,), daemon=True)
+        waker.start()
+        try:
+            self.start_tour("/odoo", "messenger_inbox_tour", login="tour_seller")
+        finally:
+            stop.set()
+            waker.join()
+        incoming = contact.message_ids_messenger.filtered(lambda m: m.direction == "in").sorted("id")
+        self.assertEqual(incoming.mapped("body"), ["x", "Do you have it in blue?", "And in red?"])
+        self.assertIn("And in red?", incoming[-1].discuss_message_id.body, "the webhook's message is in Discuss")
+        replies = contact.message_ids_messenger.filtered(lambda m: m.direction == "out").sorted("id")
+        self.assertEqual(
+            [(r.body, r.kind, r.state, r.attachment_id.name) for r in replies],
+            [("Yes, blue is in stock.", "service", "queued", False), ("", "service", "queued", "pricelist.pdf")],
+        )
+        self.assertEqual(replies[1].attachment_id.raw, b"%PDF-1.4 price list")
         self.assertEqual(contact.unread_count, 0)
         self.assertFalse(contact.waiting_reply)
+        # what the provider is handed, in order: the text, then the PDF as a document
+        dispatcher = self.env["messenger.dispatcher"]
+        outgoing = [dispatcher._outgoing(r) for r in replies]
+        self.assertEqual((outgoing[0].text, outgoing[0].attachment), ("Yes, blue is in stock.", None))
+        self.assertEqual(
+            (outgoing[1].attachment.kind, outgoing[1].attachment.mimetype), ("document", "application/pdf")
+        )
+        dispatcher._dispatch(time_budget=1, channel_ids=channel.ids, auto_commit=False)
+        self.assertEqual(replies.mapped("state"), ["sent", "sent"])
+        self.assertLess(replies[0].sent_at, replies[1].sent_at + timedelta(microseconds=1))
 
 
 class TestChannelHealth(MessengerCase):

@@ -87,6 +87,7 @@ METHODS = {
     ("res.partner", "action_messenger_invite"): INTERNAL | ANY_MANAGER,
     ("res.partner", "action_view_messenger_contacts"): INTERNAL | ANY_MANAGER,
     # Odoo's, extended with the "quotation sent" event: who may mark a quotation sent
+    ("sale.order", "action_open_messenger_conversation"): USERS,
     ("sale.order", "action_quotation_sent"): SALES,
     ("sale.order", "action_view_messenger_messages"): SALES,
 }
@@ -145,6 +146,7 @@ class TestTrustBoundary(TelegramSetupMixin, ProvidersSetupMixin, HttpCase):
         )
         cls.lead = env["crm.lead"].create({"name": "Chat lead A", "messenger_contact_id": cls.contact.id})
         cls.order = env["sale.order"].create({"partner_id": cls.partner.id})
+        cls.contact._send("Your quotation", record=cls.order)  # the order's conversation
         cls.product = env["product.template"].create({"name": "Product A", "list_price": 10})
         cls.flow = env["messenger.flow"].create({"name": "Flow A"})
         env["messenger.flow.step"].create({"flow_id": cls.flow.id, "text": "Hi"})
@@ -460,20 +462,23 @@ class TestTrustBoundary(TelegramSetupMixin, ProvidersSetupMixin, HttpCase):
     def test_customer_words_stay_in_the_conversation(self):
         from ..core.providers import InboundEvent
 
-        self.contact.message_subscribe(partner_ids=self.users["user"].partner_id.ids)
         self.contact.sudo().write({"name": 'Bank "Security" <security@bank.example>\r\nBcc: all@example.com'})
+        self.contact._conversation()._messenger_join(self.users["user"])
         self.env["messenger.inbound"]._process(
             self.channel,
             [InboundEvent(event_id="tb-1", kind="message", chat_id=self.contact.chat_id, text="my card number")],
         )
-        posted = self.contact.message_ids.filtered(lambda m: "my card number" in (m.body or ""))
+        conversation = self.contact.discuss_channel_id
+        posted = conversation.message_ids.filtered(lambda m: "my card number" in (m.body or ""))
         self.assertEqual(len(posted), 1)
-        # the customer's name is no sender address nor header in followers' e-mails
-        self.assertNotIn("@bank.example", posted.email_from)
-        self.assertNotIn("\n", posted.email_from)
-        self.assertIn("Security", posted.email_from, "the name's words are kept")
-        mails = self.env["mail.mail"].sudo().search([("mail_message_id", "=", posted.id)])
-        self.assertFalse([m for m in mails if "@bank.example" in (m.email_from or "")])
+        # the customer writes as the conversation's guest: no sender address, no e-mail at all
+        self.assertEqual((posted.author_guest_id, posted.author_id), (self.contact.guest_id, self.env["res.partner"]))
+        self.assertFalse(posted.email_from)
+        self.assertNotIn("@bank.example", self.contact.guest_id.name)
+        self.assertNotIn("\n", self.contact.guest_id.name)
+        self.assertIn("Security", self.contact.guest_id.name, "the name's words are kept")
+        self.assertFalse(self.env["mail.mail"].sudo().search([("mail_message_id", "=", posted.id)]))
+        self.assertFalse(self.contact.message_ids.filtered(lambda m: "my card number" in (m.body or "")))
         # the partner's chatter, which every employee reads, does not carry it
         self.assertFalse(self.partner.message_ids.filtered(lambda m: "my card number" in (m.body or "")))
         done, rows = self.rpc(
@@ -488,7 +493,7 @@ class TestTrustBoundary(TelegramSetupMixin, ProvidersSetupMixin, HttpCase):
                 role, "mail.message", "search_read", [("body", "ilike", "my card number")], fields=["model"]
             )
             where[role] = sorted(row["model"] for row in rows)
-        self.assertEqual(where, {"salesman": ["crm.lead"], "user": ["crm.lead", "messenger.contact"]})
+        self.assertEqual(where, {"salesman": ["crm.lead"], "user": ["crm.lead", "discuss.channel"]})
 
 
 @tagged("post_install", "-at_install")

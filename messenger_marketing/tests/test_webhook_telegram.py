@@ -62,7 +62,8 @@ class TestTelegramWebhook(TelegramSetupMixin, HttpCase):
         self.assertEqual(
             (incoming.direction, incoming.state, incoming.body), ("in", "received", "Hello, do you deliver to Kazan?")
         )
-        self.assertIn("do you deliver to Kazan", contact.message_ids[:1].body)
+        self.assertIn("do you deliver to Kazan", contact.discuss_channel_id.message_ids[:1].body)
+        self.assertEqual(contact.discuss_channel_id.message_ids[:1].author_guest_id, contact.guest_id)
 
     def test_forged_or_missing_secret_is_refused_and_stores_nothing(self):
         with self.assertLogs("odoo.addons.messenger_marketing.controllers.webhook", "WARNING") as logs:

@@ -1,3 +1,5 @@
+import base64
+import mimetypes
 import uuid
 
 from markupsafe import Markup
@@ -6,6 +8,7 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
 from ..core.providers import InboundEvent
+from ..core.providers.base import InboundMedia
 from ..models.messenger_access import MANAGER, check_group
 
 
@@ -27,6 +30,14 @@ class MessengerSimulator(models.TransientModel):
     )
     customer_name = fields.Char(default=lambda self: _("Test customer (%s)", self.env.user.name), required=True)
     text = fields.Char("Your Message", help="Type what a customer would; type a button's label to press it.")
+    media_kind = fields.Selection(
+        [("photo", "Photo"), ("document", "Document"), ("voice", "Voice message"), ("location", "Location")],
+        "Also Send",
+    )
+    media_file = fields.Binary("File", attachment=False)
+    media_filename = fields.Char("File Name")
+    latitude = fields.Float(digits=(10, 6), default=55.751244)
+    longitude = fields.Float(digits=(10, 6), default=37.618423)
     contact_id = fields.Many2one("messenger.contact", compute="_compute_contact")
     conversation = fields.Html(compute="_compute_conversation", sanitize=False)
 
@@ -43,9 +54,63 @@ class MessengerSimulator(models.TransientModel):
     @api.depends("contact_id", "text")
     def _compute_conversation(self):
         for wizard in self:
-            wizard.conversation = (wizard.contact_id and wizard.contact_id._conversation_html(limit=30)) or Markup(
+            wizard.conversation = (wizard.contact_id and wizard._conversation_html(limit=30)) or Markup(
                 '<p class="text-muted">%s</p>'
             ) % _("Say something, or type /start to begin.")
+
+    def _conversation_html(self, limit=30):
+        """The chat as the customer's phone shows it: the last messages both ways as
+        bubbles, buttons included."""
+        messages = self.env["messenger.message"].search(
+            [("contact_id", "=", self.contact_id.id)], order="id desc", limit=limit
+        )
+        parts = []
+        for message in reversed(messages):
+            side = "text-end" if message.direction == "in" else "text-start"
+            color = "bg-primary text-white" if message.direction == "in" else "bg-light"
+            buttons = Markup("").join(
+                Markup('<span class="badge text-bg-secondary me-1">%s</span>') % b.get("text", "")
+                for row in message._buttons_to_send()
+                for b in row
+            )
+            image = (
+                Markup('<img src="%s" class="d-block mb-1 rounded" style="max-width: 200px" alt=""/>')
+                % message.image_url
+                if message.image_url
+                else ""
+            )
+            files = Markup("").join(
+                Markup('<span class="d-block">📎 %s</span>') % name
+                for name in (message.attachment_id | message.media_ids.attachment_id).mapped("name")
+            )
+            when = fields.Datetime.context_timestamp(self, message.create_date).strftime("%d.%m %H:%M")
+            parts.append(
+                Markup(
+                    '<div class="%s my-1"><span class="d-inline-block rounded p-2 o_messenger_sim_%s %s" '
+                    'style="white-space: pre-wrap">%s%s%s</span><div>%s</div><small class="text-muted">%s</small></div>'
+                )
+                % (side, message.direction, color, image, files, message.body or "", buttons, when)
+            )
+        return Markup("").join(parts)
+
+    def _media_for(self):
+        """What the customer sends besides text: the file as inline data the sandbox hands
+        over, or a place."""
+        if self.media_kind == "location":
+            return [InboundMedia(kind="location", latitude=self.latitude, longitude=self.longitude)]
+        if not self.media_file:
+            return []
+        mimetype = mimetypes.guess_type(self.media_filename or "")[0] or "application/octet-stream"
+        data = self.media_file.decode() if isinstance(self.media_file, bytes) else self.media_file
+        return [
+            InboundMedia(
+                kind=self.media_kind or "document",
+                ref=f"data:{mimetype};base64,{data}",
+                mimetype=mimetype,
+                filename=self.media_filename or "",
+                size=len(base64.b64decode(data)),
+            )
+        ]
 
     def _event_for(self, text):
         base = {
@@ -72,10 +137,27 @@ class MessengerSimulator(models.TransientModel):
     def action_send(self):
         self.ensure_one()
         text = (self.text or "").strip()
-        if not text:
+        media = self._media_for()
+        if not text and not media:
             raise UserError(_("Type a message first."))
         self._check_channel()
-        self.env["messenger.inbound"]._process(self.channel_id, [self._event_for(text)])
+        if media:
+            event = InboundEvent(
+                kind="message",
+                text=text,
+                media=media,
+                event_id=f"sim-{uuid.uuid4().hex}",
+                chat_id=self._chat_id(),
+                name=self.customer_name,
+                lang=(self.env.lang or "en")[:2],
+            )
+        else:
+            event = self._event_for(text)
+        self.env["messenger.inbound"]._process(self.channel_id, [event])
+        if media:
+            self.env["messenger.media"]._cron_fetch(auto_commit=False)
+            self.media_file = False
+            self.media_kind = False
         # a second of budget: the dispatcher claims one message per chat at a time, so a
         # bot answer of several messages takes a few rounds
         self.env["messenger.dispatcher"]._dispatch(time_budget=1, channel_ids=self.channel_id.ids, auto_commit=False)

@@ -150,13 +150,13 @@ class TestSupportConversation(TelegramSetupMixin, HttpCase):
         self.assertIn(operator, self.operators)
         self.assertEqual(contact.answered_by, "operator")
         self.assertEqual(contact.activity_ids.user_id, operator)
-        self.assertIn(operator.partner_id, contact.message_partner_ids)
+        self.assertIn(operator.partner_id, contact.discuss_channel_id.channel_member_ids.partner_id)
         self.assertEqual(
             (question.outcome, question.handoff_reason, question.operator_id, question.handoff_at),
             ("not_helpful", "not_helpful", operator, contact.handoff_at),
         )
         # the operator's note says why, with the question and the article that did not help
-        notes = contact.message_ids.filtered(lambda m: m.message_type == "notification" and m.body)
+        notes = contact.discuss_channel_id.message_ids.filtered(lambda m: operator.partner_id in m.partner_ids)
         self.assertIn("The article did not help: <i>What does shipping cost?</i> (Delivery prices)", notes[0].body)
         self.dispatch()
         self.assertEqual(self.fake.texts("702")[-1], self.channel.handoff_message)
@@ -166,10 +166,10 @@ class TestSupportConversation(TelegramSetupMixin, HttpCase):
         self.say("I also want a refund", chat_id=702)
         self.assertEqual(self.outgoing(contact), sent_before)
         self.assertEqual(contact.support_question_ids, question, "no question while a person answers")
-        self.assertIn("I also want a refund", contact.message_ids[:1].body, "the operator sees it in the chatter")
+        self.assertIn("I also want a refund", contact.discuss_channel_id.message_ids[:1].body, "the operator sees it")
 
         # the operator's reply reaches Telegram through the queue, and counts as the first human answer
-        contact.with_user(operator).message_post(
+        contact.discuss_channel_id.with_user(operator).sudo().message_post(
             body=Markup("<p>Shipping to Kazan is $7.</p>"), message_type="comment", subtype_xmlid="mail.mt_comment"
         )
         self.assertTrue(question.first_reply_at)
@@ -241,7 +241,7 @@ class TestSupportConversation(TelegramSetupMixin, HttpCase):
         handed_off_before = self.channel.support_handoff_count
 
         def notes():
-            return contact.message_ids.filtered(lambda m: "pressed “Contact us”" in (m.body or ""))
+            return contact.discuss_channel_id.message_ids.filtered(lambda m: "pressed “Contact us”" in (m.body or ""))
 
         self.press("contact_us", chat_id=720)
         self.assertEqual((contact.answered_by, contact.user_id in self.operators), ("operator", True))
@@ -355,7 +355,7 @@ class TestSupportStatistics(MessengerCase):
             [minutes, contact.id],
         )
         self.env.invalidate_all()
-        contact.with_user(contact.user_id).message_post(
+        contact.discuss_channel_id.with_user(contact.user_id).sudo().message_post(
             body="On it!", message_type="comment", subtype_xmlid="mail.mt_comment"
         )
 
@@ -373,7 +373,7 @@ class TestSupportStatistics(MessengerCase):
         self.event(5, "message", text="refund")  # answered, no feedback
         self.event(6, "message", text="operator please")  # handed off, nobody answered yet
         # a second reply does not change the first answer's time
-        unmatched.with_user(unmatched.user_id).message_post(
+        unmatched.discuss_channel_id.with_user(unmatched.user_id).sudo().message_post(
             body="Anything else?", message_type="comment", subtype_xmlid="mail.mt_comment"
         )
 

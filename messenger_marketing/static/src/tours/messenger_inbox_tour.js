@@ -1,10 +1,14 @@
 /** @odoo-module **/
 
 import { registry } from "@web/core/registry";
+import { rpc } from "@web/core/network/rpc";
+import { inputFiles } from "@web/../tests/utils";
 
 /**
- * A salesperson sees the unread counter, opens the conversation from the inbox and
- * answers from the chatter. Data comes from tests/test_inbox.py.
+ * A salesperson sees the unread counter, opens the conversation from the inbox in Discuss,
+ * sees the customer's next message arrive without a reload (a webhook posted while the
+ * conversation is open), and answers with a text and a PDF. Data comes from
+ * tests/test_inbox.py.
  */
 registry.category("web_tour.tours").add("messenger_inbox_tour", {
     url: "/odoo",
@@ -20,13 +24,44 @@ registry.category("web_tour.tours").add("messenger_inbox_tour", {
             run: "click",
         },
         {
-            content: "The conversation shows the customer's question",
-            trigger: ".o_messenger_conversation .o_messenger_sim_in:contains(Do you have it in blue?)",
+            content: "The conversation opens in Discuss, under Messenger in the sidebar",
+            trigger: ".o-mail-DiscussSidebarCategory:contains(Messenger) ~ .o-mail-DiscussSidebarChannel:contains(Irina Tour), .o-mail-DiscussSidebar:contains(Messenger) .o-mail-DiscussSidebarChannel:contains(Irina Tour)",
         },
         {
-            content: "Answer from the chatter",
-            trigger: "button:contains(Send message)",
-            run: "click",
+            content: "The conversation shows the customer's question",
+            trigger: ".o-mail-Thread .o-mail-Message-body:contains(Do you have it in blue?)",
+        },
+        {
+            content: "The customer writes again: the provider posts to the webhook",
+            trigger: ".o-mail-Composer-input",
+            async run() {
+                const [channel] = await rpc("/web/dataset/call_kw/messenger.channel/search_read", {
+                    model: "messenger.channel",
+                    method: "search_read",
+                    args: [[["name", "=", "Tour sandbox"]], ["webhook_url", "webhook_secret"]],
+                    kwargs: {},
+                });
+                const answer = await fetch(new URL(channel.webhook_url).pathname, {
+                    method: "POST",
+                    headers: {
+                        "Content-Type": "application/json",
+                        "X-Messenger-Sandbox-Secret": channel.webhook_secret,
+                    },
+                    body: JSON.stringify({
+                        event_id: "tour-live",
+                        kind: "message",
+                        chat_id: "tour-chat",
+                        text: "And in red?",
+                    }),
+                });
+                if (answer.status !== 200) {
+                    throw new Error(`the webhook answered ${answer.status}`);
+                }
+            },
+        },
+        {
+            content: "It appears without a reload",
+            trigger: ".o-mail-Thread .o-mail-Message-body:contains(And in red?)",
         },
         {
             content: "Write the answer",
@@ -39,8 +74,29 @@ registry.category("web_tour.tours").add("messenger_inbox_tour", {
             run: "click",
         },
         {
-            content: "The answer is in the chatter",
-            trigger: ".o-mail-Message-body:contains(Yes, blue is in stock.)",
+            content: "The answer is in the conversation, with its status",
+            trigger: ".o-mail-Message:has(.o-mail-Message-body:contains(Yes, blue is in stock.)) .o_messenger_status",
+        },
+        {
+            content: "Attach the price list",
+            trigger: ".o-mail-Composer button[aria-label='Attach files']",
+            async run() {
+                const pdf = new File(["%PDF-1.4 price list"], "pricelist.pdf", { type: "application/pdf" });
+                await inputFiles(".o-mail-Composer-coreMain .o_input_file", [pdf]);
+            },
+        },
+        {
+            content: "Wait for the upload",
+            trigger: ".o-mail-Composer .o-mail-AttachmentCard:not(.o-isUploading)",
+        },
+        {
+            content: "Send the file",
+            trigger: ".o-mail-Composer-send:enabled",
+            run: "click",
+        },
+        {
+            content: "The file is in the conversation",
+            trigger: ".o-mail-Thread .o-mail-Message .o-mail-AttachmentCard[title='pricelist.pdf']",
         },
     ],
 });

@@ -1,0 +1,210 @@
+"""Conversations in Discuss: one channel of our own type per messenger contact.
+
+What the customer writes, what the bot and the features send and what operators answer
+are messages of the contact's channel, in order; each outgoing one carries the status of
+its messenger.message. An operator's post (a comment by an internal user) goes to the
+customer through the outbox; a post that starts with ``/note`` stays between colleagues.
+"""
+
+import base64
+
+from markupsafe import Markup
+
+from odoo import fields, models
+from odoo.tools import html2plaintext
+
+from odoo.addons.mail.tools.discuss import Store
+
+from .messenger_access import USER, check_group
+
+NOTE_PREFIX = "/note"
+# The conversation's picture in Discuss: the messenger's colour and initial.
+PROVIDER_COLORS = {
+    "telegram": "#2AABEE",
+    "vk": "#0077FF",
+    "max": "#7B3FE4",
+    "whatsapp": "#25D366",
+    "messenger": "#0866FF",
+    "instagram": "#E1306C",
+    "sandbox": "#6C757D",
+}
+AVATAR_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="128" height="128" viewBox="0 0 128 128">'
+    '<rect width="128" height="128" rx="64" fill="{color}"/>'
+    '<text x="64" y="84" font-size="60" font-family="sans-serif" font-weight="bold" fill="#fff" '
+    'text-anchor="middle">{letter}</text></svg>'
+)
+
+
+class DiscussChannel(models.Model):
+    _inherit = "discuss.channel"
+
+    channel_type = fields.Selection(
+        selection_add=[("messenger", "Messenger Conversation")], ondelete={"messenger": "cascade"}
+    )
+    messenger_contact_id = fields.Many2one(
+        "messenger.contact", "Messenger Contact", index="btree_not_null", ondelete="cascade", readonly=True
+    )
+
+    _sql_constraints = [
+        ("messenger_contact_unique", "UNIQUE(messenger_contact_id)", "A messenger contact has one conversation."),
+        (
+            "messenger_contact_type",
+            "CHECK((channel_type = 'messenger') = (messenger_contact_id IS NOT NULL))",
+            "A messenger conversation belongs to a messenger contact, and only it.",
+        ),
+    ]
+
+    def _subscribe_users_automatically(self):
+        # a conversation subscribes no group, and has nobody to tell that it exists
+        others = self.filtered(lambda c: c.channel_type != "messenger")
+        return super(DiscussChannel, others)._subscribe_users_automatically()
+
+    def _generate_avatar(self):
+        if self.channel_type != "messenger":
+            return super()._generate_avatar()
+        provider = self.sudo().messenger_contact_id.provider or "sandbox"
+        svg = AVATAR_SVG.format(color=PROVIDER_COLORS.get(provider, "#6C757D"), letter=provider[:1].upper())
+        return base64.b64encode(svg.encode())
+
+    def _to_store(self, store: Store):
+        super()._to_store(store)
+        for channel in self.filtered(lambda c: c.channel_type == "messenger"):
+            contact = channel.sudo().messenger_contact_id
+            store.add(channel, {"messenger_provider": contact.provider, "messenger_contact_id": contact.id})
+
+    # -- posting ---------------------------------------------------------------------------
+    def _messenger_post(self, body, author=None, guest=None):
+        """Show a message of the conversation that is no operator's reply (the customer's,
+        the bot's, a feature's): nothing is sent. It is written directly, without a full
+        post's followers, notifications, alias and reply-to, which are for nobody here (a
+        conversation has no follower, and its customer gets nothing by e-mail): on the
+        webhook's path a post costs twice as much. Members see it live over the bus, with
+        what Discuss's own post sends them."""
+        self.ensure_one()
+        channel = self.sudo()
+        # in SQL: the ORM's write of a channel compares and broadcasts its whole header
+        self.env.cr.execute(
+            "UPDATE discuss_channel SET last_interest_dt = now() at time zone 'utc' WHERE id = %s", [channel.id]
+        )
+        channel.invalidate_recordset(["last_interest_dt"])
+        author_values = {"author_guest_id": guest.id, "author_id": False} if guest else {}
+        message = channel._message_create(
+            [
+                {
+                    "model": channel._name,
+                    "res_id": channel.id,
+                    "author_id": author.id if author else self.env.ref("base.partner_root").id,
+                    "reply_to": False,
+                    "record_name": channel.name,
+                    "body": body,
+                    "message_type": "comment",
+                    "subtype_id": self.env["ir.model.data"]._xmlid_to_res_id("mail.mt_comment"),
+                    **author_values,
+                }
+            ]
+        )
+        if channel.channel_member_ids.filtered("partner_id"):
+            channel._bus_send_store(channel, {"is_pinned": True}, subchannel="members")
+            channel._bus_send("discuss.channel/new_message", {"data": Store(message).get_result(), "id": channel.id})
+        return message
+
+    def _message_create(self, values_list):
+        guest = self.env.context.get("messenger_author_guest")
+        if guest:
+            # the customer writes as a guest of the conversation, never as a partner who
+            # could be a portal user, or be e-mailed
+            for values in values_list:
+                values.update(author_guest_id=guest, author_id=False, email_from=False)
+        return super()._message_create(values_list)
+
+    def message_post(self, **kwargs):
+        """An operator's post in a messenger conversation goes to the customer."""
+        message = super().message_post(**kwargs)
+        if self.channel_type == "messenger" and not self.env.context.get("messenger_inbound"):
+            self._messenger_send_post(message)
+        return message
+
+    def _messenger_send_post(self, message):
+        if (
+            message.message_type != "comment"
+            or message.subtype_id != self.env.ref("mail.mt_comment")
+            or not self.env.user._is_internal()
+        ):
+            return
+        text = html2plaintext(message.body or "").strip()
+        if text.startswith(NOTE_PREFIX):
+            return  # between colleagues
+        contact = self.sudo().messenger_contact_id
+        # as the user: Discuss posts as superuser; a refusal undoes the post
+        check_group(contact.with_user(self.env.user), USER)
+        contact._send_reply(text, message.attachment_ids, message)
+
+    def _messenger_notify(self, partners, body):
+        """Tell these members something in the conversation: a mention, in their Discuss inbox."""
+        self.ensure_one()
+        return (
+            self.sudo()
+            .with_context(messenger_inbound=True)
+            .message_post(
+                body=body,
+                message_type="comment",
+                subtype_xmlid="mail.mt_note",
+                author_id=self.env.ref("base.partner_root").id,
+                partner_ids=partners.ids,
+            )
+        )
+
+    def _messenger_join(self, users):
+        """The users become members (an operator who holds or follows the conversation)."""
+        self.ensure_one()
+        partners = users.partner_id - self.sudo().channel_member_ids.partner_id
+        if partners:
+            self.sudo().add_members(partner_ids=partners.ids, post_joined_message=False)
+
+    def _messenger_leave(self, users):
+        self.ensure_one()
+        for member in self.sudo().channel_member_ids.filtered(lambda m: m.partner_id in users.partner_id):
+            self.sudo()._action_unfollow(partner=member.partner_id)
+
+    def _messenger_note(self, text):
+        """An internal line in the conversation (a hand-off, a take-over): nothing is sent."""
+        self.ensure_one()
+        return (
+            self.sudo()
+            .with_context(messenger_inbound=True)
+            .message_post(
+                body=Markup("<p>%s</p>") % text,
+                message_type="notification",
+                subtype_xmlid="mail.mt_note",
+                author_id=self.env.ref("base.partner_root").id,
+            )
+        )
+
+
+class DiscussChannelMember(models.Model):
+    _inherit = "discuss.channel.member"
+
+    def _set_last_seen_message(self, message, notify=True):
+        """A person read the conversation in Discuss: the inbox counts it read."""
+        result = super()._set_last_seen_message(message, notify=notify)
+        read = self.filtered(
+            lambda m: m.partner_id.user_ids and m.channel_id.channel_type == "messenger"
+        ).channel_id.messenger_contact_id.filtered("unread_count")
+        if read:
+            read.sudo()._mark_read(self.partner_id.user_ids)
+        return result
+
+
+class MailMessage(models.Model):
+    _inherit = "mail.message"
+
+    def _to_store(self, store: Store, /, **kwargs):
+        super()._to_store(store, **kwargs)
+        in_channels = self.filtered(lambda m: m.model == "discuss.channel")
+        if not in_channels:
+            return
+        Message = self.env["messenger.message"].sudo()
+        rows = Message.search([("discuss_message_id", "in", in_channels.ids)])
+        for message, parts in rows.grouped("discuss_message_id").items():
+            store.add(message, parts._status_values())
