@@ -417,6 +417,7 @@ class MessengerMessage(models.Model):
                     "body": message.body,
                     "body_format": message.body_format,
                     "image_url": message.image_url,
+                    "attachment_id": message.attachment_id.id,
                     "buttons": message.buttons,
                     "priority": message.priority,
                     "res_model": message.res_model,
