@@ -203,6 +203,12 @@ class MessengerContact(models.Model):
         """An operator's post goes to the customer: its text, then one message per file (the
         text is the first file's caption when it fits one)."""
         self.ensure_one()
+        if not self._can_receive("service"):
+            # the post stays in the conversation, and its author reads why nothing went
+            self._conversation()._messenger_note(
+                _("Not sent: %(name)s blocked the bot on %(channel)s.", name=self.name, channel=self.channel_id.name)
+            )
+            return self.env["messenger.message"]
         extra = {"mail_message_id": post.id, "discuss_message_id": post.id}
         provider = self.channel_id._provider_class()
         vals_list = []

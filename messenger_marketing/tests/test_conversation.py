@@ -60,6 +60,16 @@ class TestConversation(MessengerCase):
         self.assertEqual(post.model, "discuss.channel")
         self.assertEqual(contact.discuss_channel_id.channel_type, "messenger")
 
+    def test_a_reply_to_a_blocked_contact_says_it_was_not_sent(self):
+        contact = self.make_contacts(1, state="blocked")
+        post = self.post_in_discuss(contact, "Are you still there?")
+        self.assertFalse(contact.message_ids_messenger, "nothing is queued for a blocked bot")
+        note = contact.discuss_channel_id.message_ids.filtered(lambda m: m.id > post.id)
+        self.assertEqual(len(note), 1)
+        self.assertIn("Not sent", note.body)
+        self.assertIn("blocked the bot", note.body)
+        self.assertEqual(note.message_type, "notification", "a line for colleagues, not a message to the customer")
+
     def test_internal_note_is_not_sent(self):
         contact = self.make_contacts(1)
         self.post_in_discuss(contact, "/note ask the warehouse first")
