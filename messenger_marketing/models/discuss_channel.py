@@ -19,15 +19,6 @@ from .messenger_access import USER, check_group
 
 NOTE_PREFIX = "/note"
 # The conversation's picture in Discuss: the messenger's colour and initial.
-PROVIDER_COLORS = {
-    "telegram": "#2AABEE",
-    "vk": "#0077FF",
-    "max": "#7B3FE4",
-    "whatsapp": "#25D366",
-    "messenger": "#0866FF",
-    "instagram": "#E1306C",
-    "sandbox": "#6C757D",
-}
 AVATAR_SVG = (
     '<svg xmlns="http://www.w3.org/2000/svg" width="128" height="128" viewBox="0 0 128 128">'
     '<rect width="128" height="128" rx="64" fill="{color}"/>'
@@ -63,15 +54,24 @@ class DiscussChannel(models.Model):
     def _generate_avatar(self):
         if self.channel_type != "messenger":
             return super()._generate_avatar()
-        provider = self.sudo().messenger_contact_id.provider or "sandbox"
-        svg = AVATAR_SVG.format(color=PROVIDER_COLORS.get(provider, "#6C757D"), letter=provider[:1].upper())
+        contact = self.sudo().messenger_contact_id
+        provider = contact.channel_id._provider_class()
+        svg = AVATAR_SVG.format(color=provider.brand_color, letter=(provider.label or "?")[:1].upper())
         return base64.b64encode(svg.encode())
 
     def _to_store(self, store: Store):
         super()._to_store(store)
         for channel in self.filtered(lambda c: c.channel_type == "messenger"):
             contact = channel.sudo().messenger_contact_id
-            store.add(channel, {"messenger_provider": contact.provider, "messenger_contact_id": contact.id})
+            provider = contact.channel_id._provider_class()
+            store.add(
+                channel,
+                {
+                    "messenger_provider": provider.label,
+                    "messenger_icon": provider.icon,
+                    "messenger_contact_id": contact.id,
+                },
+            )
 
     # -- posting ---------------------------------------------------------------------------
     def _messenger_post(self, body, author=None, guest=None):

@@ -70,6 +70,15 @@ class TestConversation(MessengerCase):
         self.assertIn("blocked the bot", note.body)
         self.assertEqual(note.message_type, "notification", "a line for colleagues, not a message to the customer")
 
+    def test_the_conversation_shows_its_platform_from_the_provider(self):
+        contact = self.make_contacts(1)
+        channel = contact._conversation()
+        provider = self.channel._provider_class()
+        svg = base64.b64decode(channel._generate_avatar()).decode()
+        self.assertIn(provider.brand_color, svg)
+        data = Store(channel).get_result()["discuss.channel"][0]
+        self.assertEqual((data["messenger_icon"], data["messenger_provider"]), ("fa-telegram", "Telegram"))
+
     def test_internal_note_is_not_sent(self):
         contact = self.make_contacts(1)
         self.post_in_discuss(contact, "/note ask the warehouse first")

@@ -248,6 +248,10 @@ class Provider:
 
     code = ""
     label = ""  # the platform's name, in the reasons of refusals
+    # how a conversation on this platform looks in Discuss: its avatar's colour and the
+    # Font Awesome icon beside its name
+    brand_color = "#6C757D"
+    icon = "fa-paper-plane"
     selection_label = ""  # the channel's choice of provider shows this (default: label)
     # -- what the channel holds for the provider: the channel model builds the provider's
     # ChannelConfig from these, and the setup assistant asks for the credentials.

@@ -13,6 +13,8 @@ from .meta import APP_SECRET_STEP, MetaMessagingProvider
 class InstagramProvider(MetaMessagingProvider):
     code = "instagram"
     label = "Instagram"
+    brand_color = "#E1306C"
+    icon = "fa-instagram"
     credential_fields = ("instagram_account_id", "token", "app_secret")
     account_field = "instagram_account_id"
     # Meta allows 300 Send API calls per second per account, but an account that sends and

@@ -75,6 +75,8 @@ def _retry_after(response):
 class MaxProvider(BlockingProvider):
     code = "max"
     label = "MAX"
+    brand_color = "#7B3FE4"
+    icon = "fa-comment"
     credential_fields = ("token",)
     setup_help = (
         _lt(

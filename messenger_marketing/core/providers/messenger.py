@@ -14,6 +14,8 @@ from .meta import APP_SECRET_STEP, MetaMessagingProvider
 class MessengerProvider(MetaMessagingProvider):
     code = "messenger"
     label = "Messenger"
+    brand_color = "#0866FF"
+    icon = "fa-facebook"
     selection_label = "Facebook Messenger"
     credential_fields = ("facebook_page_id", "token", "app_secret")
     account_field = "facebook_page_id"

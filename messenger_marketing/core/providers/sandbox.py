@@ -30,6 +30,8 @@ KINDS = {"start", "message", "button", "contact", "blocked", "other"}  # see Inb
 class SandboxProvider(Provider):
     code = "sandbox"
     label = "Sandbox"
+    brand_color = "#6C757D"
+    icon = "fa-flask"
     selection_label = "Sandbox (no messenger, for trying)"
     default_rate_limit = 1000.0
     default_per_chat_interval = 0.0

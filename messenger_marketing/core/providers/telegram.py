@@ -75,6 +75,8 @@ def _seconds(value):
 class TelegramProvider(Provider):
     code = "telegram"
     label = "Telegram"
+    brand_color = "#2AABEE"
+    icon = "fa-telegram"
     credential_fields = ("token",)
     field_labels = {}  # BotFather gives a bot token: the field's own label
     setup_help = (

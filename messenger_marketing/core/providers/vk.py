@@ -168,6 +168,8 @@ def random_id(idempotency_key):
 class VkProvider(BlockingProvider):
     code = "vk"
     label = "VK"
+    brand_color = "#0077FF"
+    icon = "fa-vk"
     default_rate_limit = 20.0  # requests per second with a community token
     default_per_chat_interval = 1.0  # VK answers "flood control" (9) to bursts at one person
     has_idempotency_key = True

@@ -55,6 +55,8 @@ def placeholders(text):
 class WhatsAppProvider(MetaProvider):
     code = "whatsapp"
     label = "WhatsApp"
+    brand_color = "#25D366"
+    icon = "fa-whatsapp"
     default_rate_limit = 80.0  # Cloud API throughput of a business phone number
     # WhatsApp takes about one message every 6 seconds to one person, with bursts: a
     # second between two messages keeps a conversation natural within that allowance.

@@ -15,16 +15,6 @@ import { patch } from "@web/core/utils/patch";
  * Conversations with messenger customers (channel type "messenger"): a sidebar
  * category of their own, counted as chats are, with the messenger's icon.
  */
-const PROVIDER_ICONS = {
-    telegram: "fa-telegram",
-    vk: "fa-vk",
-    whatsapp: "fa-whatsapp",
-    messenger: "fa-facebook",
-    instagram: "fa-instagram",
-    max: "fa-comment",
-    sandbox: "fa-flask",
-};
-
 patch(DiscussApp.prototype, {
     setup(env) {
         super.setup(env);
@@ -84,7 +74,7 @@ patch(Thread.prototype, {
         return this.channel_type === "messenger" || super.hasMemberList;
     },
     get messengerIcon() {
-        return PROVIDER_ICONS[this.messenger_provider] || "fa-paper-plane";
+        return this.messenger_icon || "fa-paper-plane";
     },
 });
 
