@@ -79,8 +79,8 @@ class DiscussChannel(models.Model):
         the bot's, a feature's): nothing is sent. It is written directly, without a full
         post's followers, notifications, alias and reply-to, which are for nobody here (a
         conversation has no follower, and its customer gets nothing by e-mail): on the
-        webhook's path a post costs twice as much. Members see it live over the bus, with
-        what Discuss's own post sends them."""
+        webhook's path a post costs twice as much. Members are notified as Discuss notifies
+        them of a post."""
         self.ensure_one()
         channel = self.sudo()
         # in SQL: the ORM's write of a channel compares and broadcasts its whole header
@@ -105,8 +105,9 @@ class DiscussChannel(models.Model):
             ]
         )
         if channel.channel_member_ids.filtered("partner_id"):
-            channel._bus_send_store(channel, {"is_pinned": True}, subchannel="members")
-            channel._bus_send("discuss.channel/new_message", {"data": Store(message).get_result(), "id": channel.id})
+            # Discuss's own notification of its members: live over the bus, and a web push
+            # to their phones (Odoo's mobile app) when the app is closed
+            channel._notify_thread(message)
         return message
 
     def _message_create(self, values_list):

@@ -1,15 +1,21 @@
 import base64
 import json
+from unittest.mock import patch
 
 from markupsafe import Markup
 
 from odoo.exceptions import AccessError
 from odoo.tools import html2plaintext
 
+from odoo.addons.mail.models import mail_thread
 from odoo.addons.mail.tools.discuss import Store
 
 from ..core.providers import InboundEvent
 from .common import MessengerCase
+
+# a browser's subscription keys, as Odoo's own web push tests use them
+PUSH_P256DH = "BGbhnoP_91U7oR59BaaSx0JnDv2oEooYnJRV2AbY5TBeKGCRCf0HcIJ9bOKchUCDH4cHYWo9SYDz3U-8vSxPL_A"
+PUSH_AUTH = "DJFdtAgZwrT6yYkUMgUqow"
 
 
 class TestConversation(MessengerCase):
@@ -142,6 +148,29 @@ class TestConversation(MessengerCase):
         member = channel.channel_member_ids.filtered(lambda m: m.partner_id == self.salesman.partner_id)
         # both of the customer's messages are unread to the operator, who joined after the first
         self.assertEqual(member.with_user(self.salesman).message_unread_counter, 2)
+
+    def test_a_customers_message_reaches_the_operators_phone_by_web_push(self):
+        """The mobile app, closed: Discuss's own web push carries the customer's message to
+        the members who hold the conversation (the push service is Odoo's HTTP call)."""
+        contact = self.make_contacts(1)
+        channel = contact._conversation()
+        channel._messenger_join(self.salesman)
+        Device = self.env["mail.push.device"].sudo()
+        Device.get_web_push_vapid_public_key()
+        Device.create(
+            {
+                "partner_id": self.salesman.partner_id.id,
+                "endpoint": "https://push.example.com/operator",
+                "keys": json.dumps({"p256dh": PUSH_P256DH, "auth": PUSH_AUTH}),
+            }
+        )
+        with patch.object(mail_thread, "push_to_end_point") as push:
+            self.env["messenger.inbound"]._process(
+                self.channel, [InboundEvent(event_id="wp1", kind="message", chat_id=contact.chat_id, text="Hello?")]
+            )
+        self.assertEqual(push.call_count, 1)
+        self.assertEqual(push.call_args.kwargs["device"]["endpoint"], "https://push.example.com/operator")
+        self.assertIn("Hello?", json.dumps(push.call_args.kwargs["payload"]))
 
     def test_bot_button_order_and_campaign_messages_in_order_with_status(self):
         contact = self.make_contacts(1)

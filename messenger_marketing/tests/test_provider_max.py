@@ -253,6 +253,30 @@ class TestMax(ProvidersSetupMixin, WebhookMixin, HttpCase):
         with self.assertRaises(MediaError):
             asyncio.run(provider.fetch_media(InboundMedia("photo")))
 
+    def test_a_photo_and_a_voice_note_become_attachments_in_the_conversation(self):
+        self.fake.put_file("/files/photo-2.jpg", "image/jpeg", "jpeg bytes")
+        self.fake.put_file("/files/voice-2.ogg", "audio/ogg", "ogg bytes")
+        update = self.message_created(
+            "",
+            user_id=933,
+            attachments=[
+                {
+                    "type": "image",
+                    "payload": {"photo_id": 2, "token": "t", "url": f"{self.fake.url}/files/photo-2.jpg"},
+                },
+                {"type": "audio", "payload": {"token": "a", "url": f"{self.fake.url}/files/voice-2.ogg"}},
+            ],
+        )
+        self.assertEqual(self.post_update(update).status_code, 200)
+        contact = self.env["messenger.contact"].search([("channel_id", "=", self.channel.id), ("chat_id", "=", "933")])
+        message = contact.message_ids_messenger.filtered(lambda m: m.direction == "in")
+        self.assertEqual(message.media_ids.mapped("state"), ["pending", "pending"], "nothing fetched in the webhook")
+        self.env["messenger.media"]._cron_fetch(auto_commit=False)
+        attachments = message.discuss_message_id.attachment_ids.sorted("id")
+        self.assertEqual(attachments.mapped("raw"), [b"jpeg bytes", b"ogg bytes"])
+        self.assertEqual(attachments.mapped("mimetype"), ["image/jpeg", "audio/ogg"])
+        self.assertEqual(attachments.mapped("file_size"), [10, 9])
+
     def test_rate_limit_is_respected(self):
         contacts = self.env["messenger.contact"].create(
             [{"name": f"P{i}", "channel_id": self.channel.id, "chat_id": str(20000 + i)} for i in range(90)]

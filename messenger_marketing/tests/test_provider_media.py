@@ -178,6 +178,36 @@ class TestProviderMedia(ProvidersSetupMixin, TelegramSetupMixin, TransactionCase
                 self.assertEqual(fetched.mimetype, expected_types.get(code, "audio/mp4"))
                 self.assertTrue(fetched.filename)
 
+    def test_every_providers_photo_and_voice_note_end_as_attachments_in_the_conversation(self):
+        """The whole way: the webhook's events record what to fetch, the background job
+        fetches it with the platform's method, the files join the customer's message in
+        the conversation with their type and size."""
+        expected_voice = {"telegram": "audio/ogg", "vk": "audio/ogg", "whatsapp": "audio/ogg"}
+        for code, channel in self.channels.items():
+            with self.subTest(code):
+                photo_content, voice_content = self.photo_and_voice(code)
+                events = [self.parse(code, photo_content, caption="This one in oak?"), self.parse(code, voice_content)]
+                self.env["messenger.inbound"]._process(channel, events)
+                contact = self.env["messenger.contact"].search(
+                    [("channel_id", "=", channel.id), ("chat_id", "=", CHATS[code])]
+                )
+                incoming = contact.message_ids_messenger.filtered(lambda m: m.direction == "in").sorted("id")
+                self.assertEqual(len(incoming), 2)
+                self.assertEqual(incoming.media_ids.mapped("state"), ["pending", "pending"])
+                self.env["messenger.media"]._cron_fetch(auto_commit=False)
+                self.assertEqual(incoming.media_ids.mapped("state"), ["done", "done"])
+                photo, voice = (m.discuss_message_id for m in incoming)
+                self.assertIn("This one in oak?", photo.body, "the caption is kept")
+                self.assertEqual(photo.model, "discuss.channel")
+                self.assertEqual(photo.res_id, contact.discuss_channel_id.id)
+                self.assertEqual(
+                    (photo.attachment_ids.raw, photo.attachment_ids.mimetype, photo.attachment_ids.file_size),
+                    (PHOTO, "image/jpeg", len(PHOTO)),
+                )
+                self.assertEqual(voice.attachment_ids.raw, VOICE)
+                self.assertEqual(voice.attachment_ids.file_size, len(VOICE))
+                self.assertEqual(voice.attachment_ids.mimetype, expected_voice.get(code, "audio/mp4"))
+
     def test_telegram_fetches_the_largest_photo_size_by_its_file_id(self):
         photo_content, _voice = self.photo_and_voice("telegram")
         media = self.parse("telegram", photo_content).media[0]
