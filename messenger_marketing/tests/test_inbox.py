@@ -7,7 +7,7 @@ from odoo.addons.bus.models.bus import dispatch
 from odoo.addons.bus.tests.common import WebsocketCase
 
 from ..core.providers import InboundEvent
-from .common import MessengerCase
+from .common import MessengerCase, TelegramSetupMixin
 
 
 class TestInbox(MessengerCase):
@@ -64,10 +64,11 @@ class TestInbox(MessengerCase):
 
 
 @tagged("post_install", "-at_install")
-class TestInboxTour(WebsocketCase):
+class TestInboxTour(TelegramSetupMixin, WebsocketCase):
     """Live, over Odoo's bus: the browser's websocket is on (WebsocketCase), and a thread
     stands in for PostgreSQL's NOTIFY, which a test's cursor never sends at commit: it
-    wakes the open websockets, which then read the new bus rows as in production."""
+    wakes the open websockets, which then read the new bus rows as in production. The
+    bot is a Telegram channel on the fake Bot API, whose webhook the tour posts to."""
 
     def wake_websockets(self, stop):
         while not stop.wait(0.25):
@@ -77,7 +78,7 @@ class TestInboxTour(WebsocketCase):
 
     def test_salesperson_answers_from_the_inbox(self):
         self.env["messenger.contact"].search([]).unread_count = 0  # demo conversations
-        channel = self.env["messenger.channel"].create({"name": "Tour sandbox", "provider": "sandbox"})
+        channel = self.setup_telegram(self.env, name="Tour bot")
         seller = self.env["res.users"].create(
             {
                 "name": "Tour Seller",
@@ -96,13 +97,13 @@ class TestInboxTour(WebsocketCase):
                 ],
             }
         )
-        event = InboundEvent(event_id="tour1", kind="message", chat_id="tour-chat", name="Irina Tour", text="x")
+        event = InboundEvent(event_id="tour1", kind="message", chat_id="4242", name="Irina Tour", text="x")
         self.env["messenger.inbound"]._process(channel, [event])
-        contact = self.env["messenger.contact"].search([("chat_id", "=", "tour-chat")])
+        contact = self.env["messenger.contact"].search([("chat_id", "=", "4242")])
         contact.write({"unread_count": 0})
         # the seller holds the conversation: a member of it from the page's start
         contact.with_user(seller).action_take_over()
-        event = InboundEvent(event_id="tour2", kind="message", chat_id="tour-chat", text="Do you have it in blue?")
+        event = InboundEvent(event_id="tour2", kind="message", chat_id="4242", text="Do you have it in blue?")
         self.env["messenger.inbound"]._process(channel, [event])
         self.assertEqual(contact.unread_count, 1)
         stop = threading.Event()
@@ -124,16 +125,14 @@ class TestInboxTour(WebsocketCase):
         self.assertEqual(replies[1].attachment_id.raw, b"%PDF-1.4 price list")
         self.assertEqual(contact.unread_count, 0)
         self.assertFalse(contact.waiting_reply)
-        # what the provider is handed, in order: the text, then the PDF as a document
-        dispatcher = self.env["messenger.dispatcher"]
-        outgoing = [dispatcher._outgoing(r) for r in replies]
-        self.assertEqual((outgoing[0].text, outgoing[0].attachment), ("Yes, blue is in stock.", None))
-        self.assertEqual(
-            (outgoing[1].attachment.kind, outgoing[1].attachment.mimetype), ("document", "application/pdf")
-        )
-        dispatcher._dispatch(time_budget=1, channel_ids=channel.ids, auto_commit=False)
+        # what the provider receives, in order: the text, then the PDF as a document
+        self.env["messenger.dispatcher"]._dispatch(time_budget=5, channel_ids=channel.ids, auto_commit=False)
         self.assertEqual(replies.mapped("state"), ["sent", "sent"])
-        self.assertLess(replies[0].sent_at, replies[1].sent_at + timedelta(microseconds=1))
+        sent = [(s["method"], s["text"], s["file"]) for s in self.fake.sent if s["chat_id"] == "4242"]
+        self.assertEqual(
+            sent, [("sendMessage", "Yes, blue is in stock.", None), ("sendDocument", None, "pricelist.pdf")]
+        )
+        self.assertEqual(self.fake.uploads[-1]["size"], len(b"%PDF-1.4 price list"))
 
 
 class TestChannelHealth(MessengerCase):

@@ -38,20 +38,26 @@ registry.category("web_tour.tours").add("messenger_inbox_tour", {
                 const [channel] = await rpc("/web/dataset/call_kw/messenger.channel/search_read", {
                     model: "messenger.channel",
                     method: "search_read",
-                    args: [[["name", "=", "Tour sandbox"]], ["webhook_url", "webhook_secret"]],
+                    args: [[["name", "=", "Tour bot"]], ["webhook_url", "webhook_secret"]],
                     kwargs: {},
                 });
+                // a Telegram update, as the Bot API posts it
+                const person = { id: 4242, first_name: "Irina", is_bot: false };
                 const answer = await fetch(new URL(channel.webhook_url).pathname, {
                     method: "POST",
                     headers: {
                         "Content-Type": "application/json",
-                        "X-Messenger-Sandbox-Secret": channel.webhook_secret,
+                        "X-Telegram-Bot-Api-Secret-Token": channel.webhook_secret,
                     },
                     body: JSON.stringify({
-                        event_id: "tour-live",
-                        kind: "message",
-                        chat_id: "tour-chat",
-                        text: "And in red?",
+                        update_id: 424201,
+                        message: {
+                            message_id: 77,
+                            date: Math.floor(Date.now() / 1000),
+                            chat: { ...person, type: "private" },
+                            from: person,
+                            text: "And in red?",
+                        },
                     }),
                 });
                 if (answer.status !== 200) {
