@@ -467,7 +467,8 @@ class MessengerMessage(models.Model):
         it again...), and the partner's chatter is read by every employee."""
         self.ensure_one()
         record = self._record()
-        # the e-mail shows on the order it is about, never on the partner
+        if record and record._name == "res.partner":
+            record = None  # the e-mail shows on the order it is about, never on a partner
         thread = {"model": record._name, "res_id": record.id} if record else {}
         for medium in [step for step in order if step in ("email", "sms")]:
             if medium == "email" and partner.email:

@@ -311,7 +311,7 @@ class TestFallback(ProvidersSetupMixin, TelegramSetupMixin, TransactionCase):
         self.email_last()
         partner = self.env["res.partner"].create({"name": "Html Customer", "email": "h@example.com"})
         on_telegram = self.make_contact(self.telegram, "9303", partner_id=partner.id)
-        message = on_telegram._send("<b>Shipped</b> today", kind="transactional", text_format="html")
+        message = on_telegram._send("<b>Shipped</b> today", kind="transactional", record=partner, text_format="html")
         self.assertEqual(message.body_format, "html")
         # the person blocks the bot: the webhook runs as the public user
         event = InboundEvent("tg-block-9303", "blocked", chat_id="9303")
