@@ -1,5 +1,4 @@
 import re
-import uuid
 from datetime import timedelta
 
 from markupsafe import Markup
@@ -8,7 +7,6 @@ from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError
 
 from ..core import outbox
-from ..core.providers import InboundEvent
 from .messenger_access import MANAGER, USER, check_group, check_protected_fields
 
 # Whole-message words that unsubscribe, compared case-insensitively after trimming.
@@ -646,14 +644,14 @@ class MessengerContact(models.Model):
         return True
 
     def action_sandbox_block(self):
-        """Play the person who blocks the bot, on a sandbox channel only, through the path
-        of a webhook: to try what follows (the fallback to the customer's next channel)."""
+        """Play the person who blocks the bot, on a sandbox channel only: to try what
+        follows (the fallback to the customer's next channel)."""
         check_group(self, MANAGER, "write")
         for contact in self.sudo():
             if contact.channel_id.provider != "sandbox":
                 raise UserError(_("On a messenger, only the person can block the bot; in Odoo, a sandbox contact can."))
-            event = InboundEvent(f"sandbox-block-{uuid.uuid4().hex}", "blocked", chat_id=contact.chat_id)
-            self.env["messenger.inbound"].sudo()._process(contact.channel_id, [event])
+            # the manager's act, in the consent log: not the person's, as a webhook would say
+            contact._set_consent("blocked", "manual", _("Blocked in the sandbox"))
         return True
 
     def _lang(self):

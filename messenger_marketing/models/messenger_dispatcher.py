@@ -401,7 +401,12 @@ class MessengerDispatcher(models.AbstractModel):
                     message._to("uncertain", failure_type="interrupted", failure_reason=result.reason)
                 elif result.outcome == TRANSIENT and message.attempts < channel.max_attempts:
                     delay = max(result.retry_after, self._backoff(message.attempts))
-                    message._to("queued", failure_reason=result.reason, next_attempt_at=now + timedelta(seconds=delay))
+                    message._to(
+                        "queued",
+                        failure_reason=result.reason,
+                        next_attempt_at=now + timedelta(seconds=delay),
+                        maybe_delivered=message.maybe_delivered or result.maybe_delivered,
+                    )
                 else:
                     message._fail(result)
                 if result.outcome in (PERMANENT, TRANSIENT) and channel.last_error != result.reason:
@@ -420,14 +425,16 @@ class MessengerDispatcher(models.AbstractModel):
         self.env.cr.execute(
             """SELECT m.id FROM messenger_message m
                JOIN messenger_channel c ON c.id = m.channel_id
-               WHERE m.state = 'queued' AND m.direction = 'out' AND m.kind = ANY(%(kinds)s)
+               WHERE m.state = 'queued' AND m.direction = 'out' AND m.kind IN %(kinds)s
+                 -- one that may have arrived never goes another way
+                 AND NOT COALESCE(m.maybe_delivered, false)
                  AND c.fallback_after_minutes > 0
                  AND ((m.attempts > 0
                        AND m.create_date < %(now)s - make_interval(secs => c.fallback_after_minutes * 60))
                       OR c.pacing_next_slot > %(now)s + make_interval(secs => c.fallback_after_minutes * 60))
                  AND (%(channels)s IS NULL OR m.channel_id = ANY(%(channels)s))
                FOR UPDATE OF m SKIP LOCKED""",
-            {"kinds": list(FALLBACK_KINDS), "now": _now(), "channels": list(channel_ids) if channel_ids else None},
+            {"kinds": tuple(FALLBACK_KINDS), "now": _now(), "channels": list(channel_ids) if channel_ids else None},
         )
         messages = self.env["messenger.message"].browse([r[0] for r in self.env.cr.fetchall()])
         messages.invalidate_recordset()
@@ -443,7 +450,8 @@ class MessengerDispatcher(models.AbstractModel):
         messages = self.env["messenger.message"]._claimed_before(stale)
         for channel, group in messages.grouped("channel_id").items():
             if channel._provider().has_idempotency_key:
-                group._to("queued", next_attempt_at=fields.Datetime.now())
+                # the provider drops a second copy on this channel; another channel would not
+                group._to("queued", next_attempt_at=fields.Datetime.now(), maybe_delivered=True)
             else:
                 group._to(
                     "uncertain",

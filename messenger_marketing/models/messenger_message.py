@@ -154,6 +154,13 @@ class MessengerMessage(models.Model):
         readonly=True,
         help="No messenger channel was left to carry this message: it went by e-mail or SMS.",
     )
+    maybe_delivered = fields.Boolean(
+        "May Have Arrived",
+        readonly=True,
+        copy=False,
+        help="An attempt went unanswered and was retried: the person may have it already, so it never "
+        "goes on through another channel.",
+    )
     fallback_mail_id = fields.Many2one(
         "mail.message", "Sent Again In", readonly=True, ondelete="set null", help="The e-mail or SMS that carried it."
     )
@@ -199,6 +206,13 @@ class MessengerMessage(models.Model):
         self.env.cr.execute(
             """CREATE UNIQUE INDEX IF NOT EXISTS messenger_message_fallback_uniq
                ON messenger_message (fallback_of_id) WHERE fallback_of_id IS NOT NULL"""
+        )
+        # The order updates and replies that may fall back after an outage
+        # (messenger.dispatcher._fall_back_stalled), apart from a campaign's queue.
+        self.env.cr.execute(
+            """CREATE INDEX IF NOT EXISTS messenger_message_stalled_idx
+               ON messenger_message (channel_id, create_date)
+               WHERE state = 'queued' AND direction = 'out' AND kind IN ('transactional', 'service')"""
         )
         # ...and checks that a chat has no older pending message.
         self.env.cr.execute(
@@ -385,6 +399,7 @@ class MessengerMessage(models.Model):
                 m.direction == "out"
                 and m.kind in FALLBACK_KINDS
                 and m.state in ("failed", "cancelled")
+                and not m.maybe_delivered
                 and m.contact_id.partner_id
             )
         )
@@ -400,13 +415,13 @@ class MessengerMessage(models.Model):
         for message in eligible.filtered(lambda m: m.id not in done and not m.fallback_medium):
             chain = message._chain()
             partner = message.contact_id.partner_id
-            company = message.channel_id.company_id
+            company = message._fallback_company()
             contact = Contact._reachable_by_partner(
-                partner, message.kind, company=company or None, exclude=chain.channel_id
+                partner, message.kind, company=company, exclude=chain.channel_id
             ).get(partner.id)
             if not contact:
-                order = self.env["messenger.route"]._channel_order(partner, message.kind, company or None)
-                message._fall_back_off_messenger(partner, order[partner.id])
+                order = self.env["messenger.route"]._channel_order(partner, message.kind, company)
+                message._fall_back_off_messenger(partner, order[partner.id], company)
                 continue
             vals_list.append(
                 {
@@ -431,32 +446,91 @@ class MessengerMessage(models.Model):
             copy._log_fallback(message, contact)
         return copies
 
-    def _fall_back_off_messenger(self, partner, order):
-        """The last links of the order, once no messenger channel is left: an e-mail or an
-        SMS through Odoo's own mail and sms (an optional app), queued for their crons."""
+    def _fallback_company(self):
+        """The company the message speaks for: its record's (an order's, a lead's), else its
+        channel's, else the customer's, else the current one; never "any company" (a shared
+        channel must not hand company B's order to company A's bot)."""
         self.ensure_one()
-        record = self._record() or partner
+        record = self._record()
+        return (
+            (record.company_id if record and "company_id" in record._fields else None)
+            or self.channel_id.company_id
+            or self.contact_id.partner_id.company_id
+            or self.env.company
+        )
+
+    def _fall_back_off_messenger(self, partner, order, company):
+        """The last links of the order, once no messenger channel is left: an e-mail or an
+        SMS through Odoo's own mail and sms (an optional app), queued for their crons.
+        Written as the company, not posted on a chatter: a post would go through the
+        record's message_post (a chat lead's sends it to the messenger again, which refuses
+        it again...), and the partner's chatter is read by every employee."""
+        self.ensure_one()
+        record = self._record()
+        if record and record._name == "res.partner":
+            record = None  # the e-mail shows on the order it is about, never on a partner
+        thread = {"model": record._name, "res_id": record.id} if record else {}
         for medium in [step for step in order if step in ("email", "sms")]:
             if medium == "email" and partner.email:
-                body = self.body if self.body_format == "html" else plaintext2html(self.body or "")
-                sent = (
-                    record.sudo()
-                    .with_context(mail_notify_force_send=False)
-                    .message_post(
-                        body=body, partner_ids=partner.ids, message_type="comment", subtype_xmlid="mail.mt_comment"
-                    )
-                )
+                sent = self._fallback_email(partner, company, thread)
             elif medium == "sms" and "sms.sms" in self.env and (partner.mobile or partner.phone):
-                text = html_to_plain(self.body) if self.body_format == "html" else self.body or ""
-                sent = record.sudo()._message_sms(text, partner_ids=partner.ids, put_in_queue=True)
+                sent = self._fallback_sms(partner, company, thread)
             else:
                 continue
             self.write({"fallback_medium": medium, "fallback_mail_id": sent.id})
-            if record != partner:
+            if record:
                 label = dict(self._fields["fallback_medium"]._description_selection(self.env))[medium]
                 record.sudo()._message_log(body=self._fallback_note(label))
             return True
         return False
+
+    def _fallback_body(self):
+        if self.body_format == "html":
+            return Markup(html_sanitize(self.body or ""))
+        return plaintext2html(self.body or "")
+
+    def _fallback_email(self, partner, company, thread):
+        """An e-mail queued for the mail cron; returns its mail.message."""
+        email_from = company.email_formatted or self.env["ir.mail_server"]._get_default_from_address()
+        body = self._fallback_body()
+        mail = (
+            self.env["mail.mail"]
+            .sudo()
+            .create(
+                {
+                    **thread,
+                    "subject": company.name,
+                    "body": body,
+                    "body_html": body,
+                    "author_id": company.partner_id.id,
+                    "email_from": email_from,
+                    "recipient_ids": [(4, partner.id)],
+                    "message_type": "email_outgoing",
+                    # kept (not deleted once sent): the message says what carried it
+                    "auto_delete": False,
+                }
+            )
+        )
+        return mail.mail_message_id
+
+    def _fallback_sms(self, partner, company, thread):
+        """An SMS queued for the SMS cron; returns the mail.message that records it."""
+        text = html_to_plain(self.body) if self.body_format == "html" else self.body or ""
+        message = (
+            self.env["mail.message"]
+            .sudo()
+            .create({**thread, "body": plaintext2html(text), "message_type": "sms", "author_id": company.partner_id.id})
+        )
+        self.env["sms.sms"].sudo().create(
+            {
+                "number": partner.mobile or partner.phone,
+                "partner_id": partner.id,
+                "body": text,
+                "mail_message_id": message.id,
+                "state": "outgoing",
+            }
+        )
+        return message
 
     def _record(self):
         """The record the message is about (an order), if it still exists and has a chatter."""
@@ -731,8 +805,11 @@ class MessengerMessage(models.Model):
 
     def action_retry(self):
         check_group(self, MANAGER)
-        # not one that is being sent: only the dispatcher moves those
-        self.sudo().filtered(lambda m: m.direction == "out" and m.state in outbox.RETRYABLE)._to(
+        # not one that is being sent: only the dispatcher moves those; nor one that went on
+        # through another channel or by e-mail: it would reach the person twice
+        self.sudo().filtered(
+            lambda m: m.direction == "out" and m.state in outbox.RETRYABLE and not (m.fallback_ids or m.fallback_medium)
+        )._to(
             "queued",
             failure_type=False,
             failure_reason=False,

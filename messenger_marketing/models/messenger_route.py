@@ -41,7 +41,12 @@ class MessengerRoute(models.Model):
     channel_id = fields.Many2one("messenger.channel", ondelete="cascade", check_company=True)
 
     _sql_constraints = [
-        ("channel_once", "UNIQUE(company_id, partner_id, kind, channel_id)", "A channel comes once in an order."),
+        (
+            "channel_once",
+            # an empty customer (the company's order) or channel (e-mail, SMS) is a value here
+            "UNIQUE NULLS NOT DISTINCT (company_id, partner_id, kind, medium, channel_id)",
+            "A channel comes once in an order.",
+        ),
         (
             "channel_for_messenger",
             "CHECK(medium != 'messenger' OR channel_id IS NOT NULL)",

@@ -184,6 +184,8 @@ class TestAccessMatrix(HttpCase):
                 "channel_id": self.channel.id,
                 "kind": "transactional",
                 "company_id": self.channel.company_id.id,
+                # a step comes once in an order: each one in a customer's own order
+                "partner_id": self.env["res.partner"].create({"name": f"Matrix {unique}"}).id,
             },
             "messenger.media": {
                 "message_id": self.env["messenger.message"]

@@ -6,9 +6,13 @@ when a dispatcher is killed in the middle of a run."""
 import collections
 import time
 
+from psycopg2 import IntegrityError
+
 from odoo.exceptions import UserError
 from odoo.tests import TransactionCase, tagged
+from odoo.tools import mute_logger
 
+from ..core.providers import InboundEvent
 from .common import ProvidersSetupMixin, TelegramSetupMixin
 from .fakes.max_server import FakeMax
 from .fakes.telegram_server import FakeTelegram
@@ -24,6 +28,8 @@ class TestFallback(ProvidersSetupMixin, TelegramSetupMixin, TransactionCase):
         cls.max, cls.max_fake = cls.setup_max(cls.env)
         cls.product = cls.env["product.product"].create({"name": "Oak desk", "list_price": 250.0, "type": "consu"})
         cls.chat = 8000
+        # each test sets its own order of channels, not the demo's
+        cls.env["messenger.route"].search([]).unlink()
 
     def setUp(self):
         super().setUp()
@@ -174,8 +180,7 @@ class TestFallback(ProvidersSetupMixin, TelegramSetupMixin, TransactionCase):
         self.assertFalse(first.fallback_medium, "the next messenger channel carried it")
         self.assertEqual(again.fallback_medium, "email")
         mail = again.fallback_mail_id
-        self.assertEqual((mail.model, mail.res_id, mail.message_type), ("sale.order", order.id, "comment"))
-        self.assertIn(partner, mail.partner_ids)
+        self.assertEqual((mail.model, mail.res_id, mail.message_type), ("sale.order", order.id, "email_outgoing"))
         self.assertIn(order.name, mail.body)
         outgoing = self.env["mail.mail"].search([("mail_message_id", "=", mail.id)])
         self.assertEqual((outgoing.state, outgoing.recipient_ids), ("outgoing", partner), "queued for the mail cron")
@@ -230,6 +235,8 @@ class TestFallback(ProvidersSetupMixin, TelegramSetupMixin, TransactionCase):
         self.assertEqual(queued.channel_id, first)
         here.action_sandbox_block()  # the customer blocks the bot before it is sent
         self.assertEqual((here.state, queued.state), ("blocked", "cancelled"))
+        log = here.consent_log_ids[:1]
+        self.assertEqual((log.state, log.method, log.actor, log.user_id), ("blocked", "manual", "user", self.env.user))
         self.assertEqual((queued.fallback_id.channel_id, queued.fallback_id.contact_id), (second, there))
         later = self.order_messages(self.confirm_order(partner))
         self.assertEqual(later.channel_id, second, "the next update goes there at once")
@@ -255,6 +262,159 @@ class TestFallback(ProvidersSetupMixin, TelegramSetupMixin, TransactionCase):
         self.assertIn("could not send it for 0.01 minutes", first.failure_reason)
         self.assertEqual((again.channel_id, again.state), (self.max, "sent"))
         self.assertEqual(self.max_fake.texts(on_max.chat_id), [again.body])
+
+    def email_last(self, kind="transactional"):
+        self.env["messenger.route"].create(
+            [
+                {"channel_id": self.telegram.id, "kind": kind, "sequence": 1},
+                {"medium": "email", "kind": kind, "sequence": 9},
+            ]
+        )
+
+    def test_a_lead_reply_refused_goes_by_one_email_as_the_company(self):
+        """The e-mail is no post on the lead: the lead's message_post would send it to the
+        messenger again, refused again, e-mailed again..."""
+        whatsapp, graph = self.setup_graph(self.env, "whatsapp")
+        graph.reset()
+        partner = self.env["res.partner"].create({"name": "Lead Customer", "email": "lead@example.com"})
+        # wrote 30 hours ago: WhatsApp's window is closed, a reply is refused
+        contact = self.make_contact(whatsapp, "79120000077", inbound_hours_ago=30, partner_id=partner.id)
+        self.env["messenger.route"].create(
+            [
+                {"channel_id": whatsapp.id, "kind": "service", "sequence": 1},
+                {"medium": "email", "kind": "service", "sequence": 9},
+            ]
+        )
+        lead = self.env["crm.lead"].create(
+            {"name": "Chat lead", "messenger_contact_id": contact.id, "partner_id": partner.id}
+        )
+        lead.message_post(body="Here is our offer", message_type="comment", subtype_xmlid="mail.mt_comment")
+        for _run in range(2):
+            self.env["messenger.dispatcher"]._dispatch(time_budget=2, channel_ids=whatsapp.ids)
+        (reply,) = self.env["messenger.message"].search([("contact_id", "=", contact.id), ("direction", "=", "out")])
+        self.assertEqual((reply.state, reply.failure_type, reply.fallback_medium), ("failed", "window", "email"))
+        mail = self.env["mail.mail"].search([("model", "=", "crm.lead"), ("res_id", "=", lead.id)])
+        self.assertEqual(len(mail), 1, "one e-mail for one reply")
+        self.assertEqual(
+            (mail.mail_message_id, mail.state, mail.recipient_ids), (reply.fallback_mail_id, "outgoing", partner)
+        )
+        company = self.env.company
+        self.assertEqual(mail.author_id, company.partner_id)
+        self.assertEqual(
+            mail.email_from, company.email_formatted or self.env["ir.mail_server"]._get_default_from_address()
+        )
+        self.assertTrue(mail.email_from)
+        self.assertIn("Here is our offer", mail.body_html)
+        self.assertEqual(graph.bodies("79120000077"), [])
+
+    def test_an_email_from_a_webhook_is_the_companys_html_and_not_in_the_partners_chatter(self):
+        self.email_last()
+        partner = self.env["res.partner"].create({"name": "Html Customer", "email": "h@example.com"})
+        on_telegram = self.make_contact(self.telegram, "9303", partner_id=partner.id)
+        message = on_telegram._send("<b>Shipped</b> today", kind="transactional", record=partner, text_format="html")
+        self.assertEqual(message.body_format, "html")
+        # the person blocks the bot: the webhook runs as the public user
+        event = InboundEvent("tg-block-9303", "blocked", chat_id="9303")
+        public = self.env.ref("base.public_user")
+        self.env["messenger.inbound"].with_user(public).sudo()._process(self.telegram, [event])
+        self.assertEqual((message.state, message.fallback_medium), ("cancelled", "email"))
+        mail = self.env["mail.mail"].search([("mail_message_id", "=", message.fallback_mail_id.id)])
+        self.assertEqual((mail.model, mail.res_id, mail.recipient_ids), (False, 0, partner), "on no chatter")
+        self.assertEqual(mail.author_id, self.telegram.company_id.partner_id)
+        self.assertTrue(mail.email_from)
+        self.assertIn("<b>Shipped</b> today", mail.body_html)
+        self.assertNotIn("&lt;b&gt;", mail.body_html)
+        self.assertFalse(partner.message_ids.filtered(lambda m: "Shipped" in (m.body or "")), "not for every employee")
+
+    def test_a_message_that_went_on_is_not_retried(self):
+        self.prefer(self.telegram, self.max)
+        _partner, on_telegram, on_max = self.customer()
+        self.telegram.max_attempts = 1
+        self.fake.fail(3)  # Telegram answers 500: it went on through MAX
+        first = on_telegram._send("Your order shipped", kind="transactional")
+        self.dispatch()
+        self.assertEqual((first.state, first.fallback_id.state), ("failed", "sent"))
+        self.fake.reset()
+        first.action_retry()
+        self.dispatch()
+        self.assertEqual(first.state, "failed", "it would reach the person twice")
+        self.assertEqual((self.fake.sent, self.max_fake.texts(on_max.chat_id)), ([], ["Your order shipped"]))
+        # one that went by e-mail neither
+        self.email_last("service")
+        partner = self.env["res.partner"].create({"name": "Mailed", "email": "m@example.com"})
+        mailed = self.make_contact(self.telegram, "9311", partner_id=partner.id)
+        self.fake.block("9311")
+        reply = mailed._send("We ship to Omsk")
+        self.dispatch()
+        self.assertEqual((reply.state, reply.fallback_medium), ("failed", "email"))
+        reply.action_retry()
+        self.assertEqual(reply.state, "failed")
+
+    def test_a_shared_channel_falls_back_within_the_records_company(self):
+        company_b = self.env["res.company"].create({"name": "Company B"})
+        self.telegram.company_id = False  # shared by both companies
+        self.assertEqual(self.max.company_id, self.env.company)
+        partner, on_telegram, _on_max = self.customer("Shared Customer")
+        self.fake.block(on_telegram.chat_id)
+        order_b = self.env["sale.order"].create(
+            {
+                "partner_id": partner.id,
+                "company_id": company_b.id,
+                "order_line": [(0, 0, {"product_id": self.product.id, "product_uom_qty": 1})],
+            }
+        )
+        message = on_telegram._send(f"Order {order_b.name} confirmed", kind="transactional", record=order_b)
+        self.dispatch()
+        self.assertEqual((message.state, message.failure_type), ("failed", "blocked"))
+        self.assertFalse(message.fallback_id, "company A's bot does not speak of company B's order")
+        self.assertEqual(self.max_fake.sent, [])
+        # company A's order does go on through company A's MAX bot
+        order_a = self.env["sale.order"].create(
+            {"partner_id": partner.id, "order_line": [(0, 0, {"product_id": self.product.id, "product_uom_qty": 1})]}
+        )
+        on_telegram.state = "subscribed"
+        message = on_telegram._send(f"Order {order_a.name} confirmed", kind="transactional", record=order_a)
+        self.dispatch()
+        self.assertEqual(message.fallback_id.channel_id, self.max)
+
+    def test_one_that_may_have_arrived_does_not_fall_back_after_an_outage(self):
+        self.prefer(self.telegram, self.max)
+        _partner, on_telegram, on_max = self.customer()
+        self.telegram.write({"request_timeout": 0.3, "max_attempts": 5, "fallback_after_minutes": 0.01})
+        self.fake.script(("slow", 1.0), ("slow", 1.0), ("slow", 1.0))
+        update = on_telegram._send("Your order shipped", kind="transactional")
+        self.env["messenger.dispatcher"]._dispatch(time_budget=0.4, channel_ids=self.telegram.ids)
+        self.assertEqual((update.state, update.maybe_delivered), ("queued", True), "retried on its channel")
+        self.env.cr.execute(
+            "UPDATE messenger_message SET create_date = create_date - interval '1 hour' WHERE id = %s", [update.id]
+        )
+        self.env["messenger.dispatcher"]._fall_back_stalled(self.telegram.ids)
+        update.invalidate_recordset()
+        self.assertEqual((update.state, update.fallback_id), ("queued", update.browse()))
+        self.assertEqual(self.max_fake.texts(on_max.chat_id), [])
+
+    def test_an_order_of_channels_has_each_step_once(self):
+        Route = self.env["messenger.route"]
+        Route.create([{"channel_id": self.telegram.id}, {"medium": "email"}, {"medium": "sms"}])
+        for duplicate in ({"channel_id": self.telegram.id}, {"medium": "email"}):
+            with self.assertRaises(IntegrityError), mute_logger("odoo.sql_db"), self.env.cr.savepoint():
+                Route.create(duplicate)
+                self.env.flush_all()
+        # the same step in a customer's own order is another order
+        partner = self.env["res.partner"].create({"name": "Own order"})
+        Route.create({"medium": "email", "partner_id": partner.id})
+        self.env.flush_all()
+
+    def test_the_outage_check_reads_no_campaign_queue(self):
+        self.env.flush_all()
+        self.env.cr.execute("SET LOCAL enable_seqscan = off")
+        self.env.cr.execute(
+            """EXPLAIN SELECT m.id FROM messenger_message m
+               WHERE m.state = 'queued' AND m.direction = 'out' AND m.kind IN %s AND m.channel_id = %s""",
+            [("transactional", "service"), self.telegram.id],
+        )
+        plan = " ".join(r[0] for r in self.env.cr.fetchall())
+        self.assertIn("messenger_message_stalled_idx", plan)
 
 
 @tagged("post_install", "-at_install")
