@@ -288,6 +288,24 @@ class MailingMailing(models.Model):
             )
         return result
 
+    def action_send_winner_mailing(self):
+        messenger = self.filtered(lambda m: m.mailing_type == "messenger")
+        # Odoo picks the winner among the versions as superuser, then copies and launches
+        # it so: past _messenger_check_editor, which is therefore checked here
+        (messenger | messenger[:1]._get_ab_testing_siblings_mailings())._messenger_check_winner()
+        return super().action_send_winner_mailing()
+
+    def action_select_as_winner(self):
+        self.filtered(lambda m: m.mailing_type == "messenger")._messenger_check_winner()
+        return super().action_select_as_winner()
+
+    def _messenger_check_winner(self):
+        """The winner goes to the rest of the audience: a Messenger Manager's choice, of a
+        test still waiting for it (else Odoo's ValueError, an error without an answer)."""
+        self._messenger_check_editor()
+        if any(not m.ab_testing_enabled or not m.campaign_id or m.ab_testing_completed for m in self):
+            raise UserError(_("Only a version of an A/B test still waiting for its winner can be the winner."))
+
     def _get_ab_testing_description_modifying_fields(self):
         return [*super()._get_ab_testing_description_modifying_fields(), "ab_testing_messenger_winner_selection"]
 
@@ -679,8 +697,9 @@ class MailingMailing(models.Model):
         for mailing in over.mailing_id:
             mailing.action_messenger_pause(
                 reason=_(
+                    # paid broadcast cannot be turned off while sending: its rows keep it
                     "Paused automatically: the paid broadcast reached its budget of %(budget)s Stars. "
-                    "Raise the budget or turn paid broadcast off, then resume.",
+                    "Raise the budget, then resume.",
                     budget=mailing.messenger_stars_budget,
                 )
             )

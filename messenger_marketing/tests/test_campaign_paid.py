@@ -35,6 +35,10 @@ class TestPaidBroadcast(CampaignMixin, MessengerCase):
         self.assertEqual(self.fake.stars_spent, 45.0)
         self.assertTrue(paid.messenger_paused)
         self.assertIn("budget of 45", paid.message_ids[0].body)
+        # the advice is what works: paid broadcast is read-only while sending, and its
+        # messages keep their lane
+        self.assertIn("Raise the budget, then resume", paid.message_ids[0].body)
+        self.assertNotIn("turn paid broadcast off", paid.message_ids[0].body)
         self.assertEqual(len(self.campaign_messages(paid).filtered(lambda m: m.state == "held")), 150)
         self.assertEqual(paid.state, "sending", "a paused campaign is still sending")
         paid.invalidate_recordset()

@@ -412,6 +412,15 @@ class TestProviderMedia(ProvidersSetupMixin, TelegramSetupMixin, TransactionCase
         self.assertEqual(photo["reply_markup"]["inline_keyboard"][0][0]["callback_data"], "order")
         self.assertEqual(note["method"], "sendVoice")  # an OGG audio shows as a voice note
 
+    def test_telegram_paid_broadcast_with_a_file_is_paid(self):
+        paid = self.message(
+            "telegram", 1, "The oak desk", OutgoingFile("photo", "oak.jpg", "image/jpeg", PHOTO), paid_broadcast=True
+        )
+        free = self.message("telegram", 2, "", OutgoingFile("document", "offer.pdf", "application/pdf", b"%PDF-1.4"))
+        self.send("telegram", paid, free)
+        self.assertEqual([(s["method"], s["paid"]) for s in self.fakes["telegram"].sent],
+                         [("sendPhoto", True), ("sendDocument", False)])
+
     def test_vk_attaches_the_saved_uploads_to_the_message(self):
         fake = self.fakes["vk"]
         message = self.message(

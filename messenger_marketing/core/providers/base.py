@@ -496,6 +496,11 @@ class Provider:
         a dict is sent as JSON, a str as plain text."""
         return {"ok": True}
 
+    def answer_callbacks(self, events):
+        """Acknowledge the button presses among ``events`` by calling the provider (VK,
+        MAX): made once the webhook's transaction is committed, so that no provider call
+        waits on the network while it holds the rows it wrote. A failure is logged only."""
+
     def classify_status_error(self, key, error):
         """A SendResult for the error object of a "failed" status callback."""
         return SendResult(key, PERMANENT, reason=f"{self.label} could not deliver the message: {error}")

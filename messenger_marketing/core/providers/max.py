@@ -345,10 +345,12 @@ class MaxProvider(BlockingProvider):
         return InboundEvent(f"max-{kind[:64]}-{digest}", "other")
 
     def webhook_reply(self, events):
+        return {"ok": True}
+
+    def answer_callbacks(self, events):
         for event in events:
             if event.callback_id:
                 self._answer_callback(event)
-        return {"ok": True}
 
     def _answer_callback(self, event):
         """Answer a button press (``POST /answers``): until then the person's app waits on

@@ -66,6 +66,11 @@ _SEND_FILE = {
 _UPLOAD_WRITE_TIMEOUT = 120.0
 
 
+def _paid(message):
+    """A paid broadcast's parameter, only on paid messages (python-telegram-bot 21.7+)."""
+    return {"allow_paid_broadcast": True} if message.paid_broadcast else {}
+
+
 def _seconds(value):
     if isinstance(value, datetime.timedelta):
         return value.total_seconds()
@@ -182,7 +187,7 @@ class TelegramProvider(Provider):
                     caption=text or None,
                     parse_mode=parse_mode,
                     reply_markup=self._markup(message.buttons),
-                    allow_paid_broadcast=message.paid_broadcast or None,
+                    **_paid(message),
                 )
             else:
                 sent = await self._bot.send_message(
@@ -190,7 +195,7 @@ class TelegramProvider(Provider):
                     text=text,
                     parse_mode=parse_mode,
                     reply_markup=self._markup(message.buttons),
-                    allow_paid_broadcast=message.paid_broadcast or None,
+                    **_paid(message),
                 )
         except Exception as exc:  # noqa: BLE001 - every error becomes a classified result
             return self.classify_error(message.key, exc)
@@ -208,6 +213,7 @@ class TelegramProvider(Provider):
             reply_markup=self._markup(message.buttons),
             filename=file.filename or None,
             write_timeout=max(self.config.request_timeout, _UPLOAD_WRITE_TIMEOUT),
+            **_paid(message),
             **{parameter: file.data},
         )
 

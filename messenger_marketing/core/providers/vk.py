@@ -241,7 +241,7 @@ class VkProvider(BlockingProvider):
         keyboard when the rows do not fit inline or a button asks for the phone number
         (VK cannot share it: the press sends the label). Payload buttons of an inline
         keyboard are callback buttons: the press comes back as a ``message_event``, with no
-        message in the chat, and is acknowledged (``webhook_reply``); in a regular keyboard
+        message in the chat, and is acknowledged (``answer_callbacks``); in a regular keyboard
         they are text buttons, whose press comes back as a message with the payload."""
         if not buttons:
             return None
@@ -517,10 +517,12 @@ class VkProvider(BlockingProvider):
         return FetchedFile(data, mimetype=mimetype, filename=media_filename(media, mimetype))
 
     def webhook_reply(self, events):
+        return "ok"  # VK resends an event until the answer is exactly this
+
+    def answer_callbacks(self, events):
         for event in events:
             if event.callback_id:
                 self._answer_callback(event)
-        return "ok"  # VK resends an event until the answer is exactly this
 
     def _answer_callback(self, event):
         """Acknowledge a callback button: until then the button spins in the person's app.

@@ -54,6 +54,7 @@ class MaxApi(RecordingApi):
             self.sent = []  # accepted messages: user_id, text, format, attachments, mid, at
             self.calls = []  # (method, path, query, body) of every authorised call
             self.answers = []  # button presses answered: callback_id, body
+            self.answer_delay = 0.0  # seconds before a button press's answer is taken
             self.uploads = {}  # upload number -> {type, token, filename, mimetype, size, head}
             self.subscriptions = []
             self.files = {}  # path -> (content type, bytes): what people "sent"
@@ -132,6 +133,7 @@ class MaxApi(RecordingApi):
         if method == "POST" and path == "/answers":
             if not query.get("callback_id"):
                 return self._error(400, "proto.payload", "callback_id is required")
+            time.sleep(self.answer_delay)  # the call is in self.calls already
             with self.lock:
                 self.answers.append({"callback_id": query["callback_id"], "body": payload})
             return 200, {"success": True}
