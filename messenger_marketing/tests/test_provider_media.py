@@ -418,8 +418,10 @@ class TestProviderMedia(ProvidersSetupMixin, TelegramSetupMixin, TransactionCase
         )
         free = self.message("telegram", 2, "", OutgoingFile("document", "offer.pdf", "application/pdf", b"%PDF-1.4"))
         self.send("telegram", paid, free)
-        self.assertEqual([(s["method"], s["paid"]) for s in self.fakes["telegram"].sent],
-                         [("sendPhoto", True), ("sendDocument", False)])
+        self.assertEqual(
+            [(s["method"], s["paid"]) for s in self.fakes["telegram"].sent],
+            [("sendPhoto", True), ("sendDocument", False)],
+        )
 
     def test_vk_attaches_the_saved_uploads_to_the_message(self):
         fake = self.fakes["vk"]
