@@ -135,6 +135,20 @@ class TestMax(ProvidersSetupMixin, WebhookMixin, HttpCase):
         )
         self.assertEqual(self.events_of(self.channel).filtered(lambda e: "dialog_muted" in e.event_id).kind, "other")
 
+    def test_a_group_chat_is_written_to_by_its_chat_id(self):
+        update = self.message_created("Who ships to Omsk?", user_id=908)
+        update["message"]["recipient"] = {"chat_id": -70008, "chat_type": "chat"}
+        self.post_update(update)
+        group = self.contact_of(self.channel, -70008)
+        self.assertTrue(group)
+        person = self.make_contact(self.channel, 909)
+        to_group, to_person = group._send("We do, from Monday"), person._send("Your order shipped")
+        self.dispatch_channel(self.channel)
+        self.assertEqual((to_group.state, to_person.state), ("sent", "sent"), to_group.failure_reason)
+        sent = {s["text"]: (s["chat_id"], s["user_id"]) for s in self.fake.sent}
+        self.assertEqual(sent["We do, from Monday"], ("-70008", ""))
+        self.assertEqual(sent["Your order shipped"], ("", "909"))
+
     def test_forged_or_missing_secret_is_403(self):
         update = self.message_created("hi", user_id=907)
         with self.assertLogs(LOGGER, "WARNING") as logs:
