@@ -2,6 +2,7 @@
 
 import hmac
 import json
+import logging
 import math
 import mimetypes
 from dataclasses import dataclass, field
@@ -25,6 +26,18 @@ MAX_JSON_DEPTH = 64
 MALFORMED = (KeyError, TypeError, AttributeError, ValueError, OverflowError)
 # Longer ids are no provider's: PostgreSQL would refuse them in a unique index anyway.
 MAX_ID_LENGTH = 256
+
+_logger = logging.getLogger(__name__)
+
+
+def tolerated(parse, *args):
+    """``parse(*args)`` of one attachment, or None when it is malformed: a bad attachment
+    costs that attachment, not its message nor the other updates of the webhook's batch."""
+    try:
+        return parse(*args)
+    except MALFORMED as exc:
+        _logger.info("Messenger: a malformed attachment was left out (%s)", exc.__class__.__name__)
+        return None
 
 
 def _lt(text):

@@ -37,6 +37,7 @@ from .base import (
     WebhookReply,
     _lt,
     media_filename,
+    tolerated,
 )
 from .blocking import BlockingProvider
 
@@ -118,6 +119,11 @@ def _video(obj):
 def _sticker(obj):
     url = _largest(obj.get("images"))
     return InboundMedia("sticker", ref=url, mimetype="image/png") if url else None
+
+
+def _place(geo):
+    point = geo["coordinates"]
+    return InboundMedia("location", latitude=float(point["latitude"]), longitude=float(point["longitude"]))
 
 
 # the InboundMedia of each attachment type (a wall post, a link, a gift have none)
@@ -494,20 +500,13 @@ class VkProvider(BlockingProvider):
         """InboundMedia of a message's attachments and place: photos, documents and voice
         messages come with the address of their file; a video has none a community may
         fetch (its ref is its VK id)."""
-        media = []
         geo = message.get("geo")
-        if isinstance(geo, dict):
-            point = geo["coordinates"]
-            media.append(
-                InboundMedia("location", latitude=float(point["latitude"]), longitude=float(point["longitude"]))
-            )
+        media = [tolerated(_place, geo)] if isinstance(geo, dict) else []
         for item in message.get("attachments") or []:
-            kind = item.get("type")
-            obj = item.get(kind) if isinstance(item.get(kind), dict) else {}
-            found = _ATTACHMENT_MEDIA.get(kind, lambda _obj: None)(obj)
-            if found:
-                media.append(found)
-        return media
+            kind = item.get("type") if isinstance(item, dict) else None
+            obj = item.get(kind) if isinstance(item, dict) and isinstance(item.get(kind), dict) else {}
+            media.append(tolerated(_ATTACHMENT_MEDIA.get(kind, lambda _obj: None), obj))
+        return [m for m in media if m]
 
     def fetch_media_blocking(self, media):
         if not media.ref.startswith(("https://", "http://")):
