@@ -253,6 +253,8 @@ class ChannelConfig:
     business_account_id: str = ""  # WhatsApp Business Account (its templates)
     confirmation_code: str = ""  # VK: the answer to the Callback API's confirmation request
     registration_id: str = ""  # VK: the id of our Callback API server, to remove it
+    # the database's web.base.url: the only address a provider fetches our pictures from
+    public_base_url: str = ""
 
 
 class Provider:

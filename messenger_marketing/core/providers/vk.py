@@ -121,6 +121,16 @@ def _sticker(obj):
     return InboundMedia("sticker", ref=url, mimetype="image/png") if url else None
 
 
+def _under(url, base):
+    """``url`` is an address under ``base``: same scheme and host, a path below its own."""
+    if not base:
+        return False
+    parts, root = urlsplit(url), urlsplit(base)
+    return (parts.scheme, parts.netloc.lower()) == (root.scheme, root.netloc.lower()) and f"{parts.path}/".startswith(
+        f"{root.path.rstrip('/')}/"
+    )
+
+
 def _place(geo):
     point = geo["coordinates"]
     return InboundMedia("location", latitude=float(point["latitude"]), longitude=float(point["longitude"]))
@@ -218,7 +228,9 @@ class VkProvider(BlockingProvider):
         # image_url: its photo attachment, uploaded once per run (a campaign's picture
         # goes to every person as one photo of the community)
         self._pictures = {}
-        self._pictures_lock = threading.Lock()  # the sends of one picture wait for its one upload
+        # the sends of one picture wait for its one upload, those of others do not
+        self._pictures_lock = threading.Lock()
+        self._picture_locks = {}  # url -> its lock
 
     def _new_session(self):
         session = _VkSession(self.base_url, self.config.request_timeout)
@@ -352,12 +364,18 @@ class VkProvider(BlockingProvider):
     def _picture(self, url, peer_id):
         """The picture at ``url`` as a photo attachment, fetched and uploaded once per run;
         None when either fails: the picture then goes as a link under the text, as it went
-        before VK took uploads from us, rather than the message waiting for it."""
+        before VK took uploads from us, rather than the message waiting for it. Only our
+        own public pictures are fetched: a manager's address elsewhere could be one of the
+        server's network (a metadata service, an admin page), whose answer VK would show."""
+        if not _under(url, self.config.public_base_url):
+            return None
         with self._pictures_lock:
+            lock = self._picture_locks.setdefault(url, threading.Lock())
+        with lock:
             if url in self._pictures:
                 return self._pictures[url]
             try:
-                data, mimetype = self.download(url, max_size=self.media_limits["photo"])
+                data, mimetype = self.download(url, max_size=self.media_limits["photo"], redirects=False)
                 name = posixpath.basename(urlsplit(url).path) or "picture"
                 picture = OutgoingFile("photo", name, mimetype or "image/jpeg", data)
                 self._pictures[url] = self._upload(picture, peer_id)
