@@ -191,7 +191,9 @@ class MailingMailing(models.Model):
         """(reachable, Stars, USD) before launch, from one query over the candidates: each
         paid broadcast's Stars, and for each WhatsApp recipient outside their 24-hour
         window (who gets the template) the price of its category in their country, the
-        longest country code that starts their number, else the price for other countries."""
+        longest country code that starts their number, else the price for other countries.
+        Countries that share a code (+1, +7): the partner's country, else the price entered
+        first, so that an estimate does not change from one reading to the next."""
         wa_channels = self._messenger_wa_template_channels().ids if self.messenger_whatsapp_template_id else []
         params = {
             **params,
@@ -207,11 +209,13 @@ class MailingMailing(models.Model):
             lateral = """
                 LEFT JOIN messenger_contact c ON c.id = cd.contact_id AND cd.channel_id = ANY(%(wa_channels)s)
                      AND (c.last_inbound_at IS NULL OR c.last_inbound_at < %(window_start)s)
+                LEFT JOIN res_partner rp ON rp.id = c.partner_id
                 LEFT JOIN LATERAL (
                     SELECT p.price FROM messenger_whatsapp_price p LEFT JOIN res_country rc ON rc.id = p.country_id
                     WHERE p.category = %(category)s
                       AND (p.country_id IS NULL OR c.chat_id LIKE rc.phone_code::text || '%%')
-                    ORDER BY length(rc.phone_code::text) DESC NULLS LAST LIMIT 1
+                    ORDER BY length(rc.phone_code::text) DESC NULLS LAST, (rc.id = rp.country_id) DESC NULLS LAST, p.id
+                    LIMIT 1
                 ) wa ON c.id IS NOT NULL"""
         self.env.cr.execute(
             f"""WITH {ctes}

@@ -126,3 +126,13 @@ class TestCampaignCost(CampaignMixin, MessengerCase):
         self.assertAlmostEqual(
             mailing.messenger_cost_usd, utility["DE"] + utility["IN"] + utility["US"] + utility["other"], places=4
         )
+        # countries sharing a calling code (+1): the partner's country, else the price entered first
+        template.category = "marketing"
+        canada = self.env.ref("base.ca")
+        Price.create({"country_id": canada.id, "category": "marketing", "price": 0.5})
+        american = partners.filtered(lambda p: p.name == "WA 15551230000")
+        for country, price in ((canada, 0.5), (self.env.ref("base.us"), prices["US"]), (False, prices["US"])):
+            with self.subTest(country=country and country.code):
+                american.country_id = country
+                mailing.invalidate_recordset(["messenger_cost_usd"])
+                self.assertAlmostEqual(mailing.messenger_cost_usd, expected - prices["DE"] + 1.0 - prices["US"] + price)

@@ -366,9 +366,10 @@ class TestProviderMedia(ProvidersSetupMixin, TelegramSetupMixin, TransactionCase
         # ... and a size over it is refused before any call
         self.fakes["telegram"].reset()
         with self.assertRaises(MediaError) as known_big:
-            self.fetch("telegram", InboundMedia("document", ref="BQAC-other", size=30 * MB))
+            self.fetch("telegram", InboundMedia("document", ref="BQAC-other", size=20 * MB + 300 * 1024))
         self.assertFalse(known_big.exception.retryable)
-        self.assertIn("20 MB", known_big.exception.reason)
+        # a file just over the limit does not read as the limit
+        self.assertIn("at most 20 MB; this one has 20.3 MB.", known_big.exception.reason)
         self.assertEqual(self.fakes["telegram"].calls, [])
         with self.assertRaises(MediaError) as unknown:  # a media id WhatsApp deleted
             self.fetch("whatsapp", InboundMedia("photo", ref="1234567890"))

@@ -33,6 +33,7 @@ from .base import (
     SendResult,
     WebhookRejectedError,
     _lt,
+    file_size_text,
 )
 
 _logger = logging.getLogger(__name__)
@@ -343,7 +344,9 @@ class TelegramProvider(Provider):
     async def fetch_media(self, media):
         if media.size > self.max_download_size:  # getFile would refuse it: "file is too big"
             raise MediaError(
-                f"Telegram hands a bot files of at most 20 MB; this one has {media.size // MB} MB.", retryable=False
+                f"Telegram hands a bot files of at most {file_size_text(self.max_download_size)}; "
+                f"this one has {file_size_text(media.size)}.",
+                retryable=False,
             )
         bot = self._bot or self._make_bot()
         try:
