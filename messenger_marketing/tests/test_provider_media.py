@@ -4,6 +4,9 @@ photo and a document sent by the platform's upload; the limits refused before an
 
 import asyncio
 import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from odoo.tests import TransactionCase, tagged
 
@@ -357,6 +360,37 @@ class TestProviderMedia(ProvidersSetupMixin, TelegramSetupMixin, TransactionCase
                     self.fetch(code, media)
                 self.assertFalse(gone.exception.retryable, gone.exception.reason)
                 self.assertEqual(self.fetch(code, media).data, VOICE)  # the failures were the fake's, once each
+
+    def test_an_error_body_is_not_read(self):
+        """A 404 whose page never ends: refused at once, its body left unread."""
+        written = []
+
+        class Endless(BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(404)
+                self.send_header("Content-Length", str(1024 * MB))
+                self.end_headers()
+                try:
+                    for _ in range(1024):
+                        self.wfile.write(b"x" * MB)
+                        written.append(MB)
+                except OSError:  # the client went away
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Endless)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        provider = self.provider("vk")
+        url = f"http://127.0.0.1:{server.server_address[1]}/gone.jpg"
+        with self.assertRaises(MediaError) as gone:
+            provider.call(lambda: provider.download(url))
+        self.assertIn("404", gone.exception.reason)
+        time.sleep(0.5)  # the server notices the closed connection
+        self.assertLess(sum(written), 64 * MB, "the error page was read")
 
     def test_files_the_platform_no_longer_has_or_will_not_hand_over(self):
         with self.assertRaises(MediaError) as too_big:  # getFile refuses files over 20 MB

@@ -86,7 +86,8 @@ class BlockingProvider(Provider):
                 if answer.is_redirect and not redirects:
                     raise MediaError(f"{url} redirects elsewhere", retryable=False)
                 if answer.status_code >= 400:
-                    answer.content  # noqa: B018 - read to its end, the connection goes back to the pool
+                    # an error page is left unread: the response's close drops the
+                    # connection rather than read a body of any size
                     raise self.media_error(answer.status_code)
                 data = bytearray()
                 for chunk in answer.iter_content(64 * 1024):
