@@ -296,7 +296,8 @@ class MailingMailing(models.Model):
         messenger = self.filtered(lambda m: m.mailing_type == "messenger")
         # Odoo picks the winner among the versions as superuser, then copies and launches
         # it so: past _messenger_check_editor, which is therefore checked here
-        (messenger | messenger[:1]._get_ab_testing_siblings_mailings())._messenger_check_winner()
+        if messenger:
+            (messenger | messenger[0]._get_ab_testing_siblings_mailings())._messenger_check_winner()
         return super().action_send_winner_mailing()
 
     def action_select_as_winner(self):
