@@ -60,6 +60,14 @@ class MessengerWebhook(http.Controller):
             )
             return self._answer(WebhookReply(exc.status, {"ok": False, "error": exc.reason}))
         request.env["messenger.inbound"].sudo()._process(channel, events)
+        if any(event.callback_id for event in events):
+            # VK and MAX acknowledge a button press by a call, which waits on the network:
+            # not while this transaction holds the rows it wrote (a dispatcher's, an operator's)
+            request.env.cr.commit()
+            try:
+                provider.answer_callbacks(events)
+            except Exception:  # the events are stored: the provider must get its 200
+                _logger.exception("Messenger webhook: answering a button press failed on channel %s", channel.id)
         return self._answer(WebhookReply(200, provider.webhook_reply(events)))
 
     @staticmethod

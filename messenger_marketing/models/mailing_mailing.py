@@ -191,7 +191,9 @@ class MailingMailing(models.Model):
         """(reachable, Stars, USD) before launch, from one query over the candidates: each
         paid broadcast's Stars, and for each WhatsApp recipient outside their 24-hour
         window (who gets the template) the price of its category in their country, the
-        longest country code that starts their number, else the price for other countries."""
+        longest country code that starts their number, else the price for other countries.
+        Countries that share a code (+1, +7): the partner's country, else the price entered
+        first, so that an estimate does not change from one reading to the next."""
         wa_channels = self._messenger_wa_template_channels().ids if self.messenger_whatsapp_template_id else []
         params = {
             **params,
@@ -207,11 +209,13 @@ class MailingMailing(models.Model):
             lateral = """
                 LEFT JOIN messenger_contact c ON c.id = cd.contact_id AND cd.channel_id = ANY(%(wa_channels)s)
                      AND (c.last_inbound_at IS NULL OR c.last_inbound_at < %(window_start)s)
+                LEFT JOIN res_partner rp ON rp.id = c.partner_id
                 LEFT JOIN LATERAL (
                     SELECT p.price FROM messenger_whatsapp_price p LEFT JOIN res_country rc ON rc.id = p.country_id
                     WHERE p.category = %(category)s
                       AND (p.country_id IS NULL OR c.chat_id LIKE rc.phone_code::text || '%%')
-                    ORDER BY length(rc.phone_code::text) DESC NULLS LAST LIMIT 1
+                    ORDER BY length(rc.phone_code::text) DESC NULLS LAST, (rc.id = rp.country_id) DESC NULLS LAST, p.id
+                    LIMIT 1
                 ) wa ON c.id IS NOT NULL"""
         self.env.cr.execute(
             f"""WITH {ctes}
@@ -287,6 +291,25 @@ class MailingMailing(models.Model):
                 }
             )
         return result
+
+    def action_send_winner_mailing(self):
+        messenger = self.filtered(lambda m: m.mailing_type == "messenger")
+        # Odoo picks the winner among the versions as superuser, then copies and launches
+        # it so: past _messenger_check_editor, which is therefore checked here
+        if messenger:
+            (messenger | messenger[0]._get_ab_testing_siblings_mailings())._messenger_check_winner()
+        return super().action_send_winner_mailing()
+
+    def action_select_as_winner(self):
+        self.filtered(lambda m: m.mailing_type == "messenger")._messenger_check_winner()
+        return super().action_select_as_winner()
+
+    def _messenger_check_winner(self):
+        """The winner goes to the rest of the audience: a Messenger Manager's choice, of a
+        test still waiting for it (else Odoo's ValueError, an error without an answer)."""
+        self._messenger_check_editor()
+        if any(not m.ab_testing_enabled or not m.campaign_id or m.ab_testing_completed for m in self):
+            raise UserError(_("Only a version of an A/B test still waiting for its winner can be the winner."))
 
     def _get_ab_testing_description_modifying_fields(self):
         return [*super()._get_ab_testing_description_modifying_fields(), "ab_testing_messenger_winner_selection"]
@@ -679,8 +702,9 @@ class MailingMailing(models.Model):
         for mailing in over.mailing_id:
             mailing.action_messenger_pause(
                 reason=_(
+                    # paid broadcast cannot be turned off while sending: its rows keep it
                     "Paused automatically: the paid broadcast reached its budget of %(budget)s Stars. "
-                    "Raise the budget or turn paid broadcast off, then resume.",
+                    "Raise the budget, then resume.",
                     budget=mailing.messenger_stars_budget,
                 )
             )

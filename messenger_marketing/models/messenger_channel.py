@@ -290,6 +290,7 @@ class MessengerChannel(models.Model):
             bot_username=channel.bot_username or "",
             request_timeout=channel.request_timeout or 10.0,
             concurrency=concurrency,
+            public_base_url=channel.get_base_url(),
             **{attribute: channel[name] or "" for attribute, name in fields_read.items()},
         )
         return get_provider(channel.provider, config)

@@ -7,12 +7,18 @@ from odoo import fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL
 
+from ..core import outbox
+
+REACHED = str(outbox.SENT)  # a literal SQL list: ('sent', 'delivered', 'read')
+
 # fact -> SQL giving the ids of the messenger contacts it is true of
 FACTS = {
-    # the person's message of the latest campaign that wrote to them was read
-    "messenger_read_last_campaign": """
+    # the latest campaign message that reached the person (sent last; a queued or failed
+    # one did not reach them) was read; messenger_message_campaign_reached_idx serves it
+    "messenger_read_last_campaign": f"""
         SELECT contact_id FROM (SELECT DISTINCT ON (contact_id) contact_id, state FROM messenger_message
-                                WHERE mailing_id IS NOT NULL ORDER BY contact_id, mailing_id DESC) last
+                                WHERE mailing_id IS NOT NULL AND state IN {REACHED}
+                                ORDER BY contact_id, sent_at DESC, id DESC) last
         WHERE state = 'read'""",
     "messenger_clicked": """
         SELECT m.contact_id FROM messenger_message m JOIN mailing_trace t ON t.id = m.mailing_trace_id
@@ -61,6 +67,19 @@ def _segment(name):
 
     string, help_text = LABELS[name]
     return fields.Boolean(string, help=help_text, compute=_compute_segments, search=search)
+
+
+class MessengerMessage(models.Model):
+    _inherit = "messenger.message"
+
+    def init(self):
+        super().init()
+        # "Read the Last Campaign": each person's latest message that reached them
+        self.env.cr.execute(
+            f"""CREATE INDEX IF NOT EXISTS messenger_message_campaign_reached_idx
+               ON messenger_message (contact_id, sent_at DESC, id DESC)
+               WHERE mailing_id IS NOT NULL AND state IN {REACHED}"""
+        )
 
 
 class MessengerContact(models.Model):

@@ -5,7 +5,8 @@ from collections import Counter
 from datetime import timedelta
 
 from odoo import fields
-from odoo.tests import tagged
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import new_test_user, tagged
 
 from .common import MessengerCase
 from .test_campaign import CampaignMixin
@@ -203,6 +204,42 @@ class TestCampaignAB(CampaignMixin, MessengerCase):
         self.assertEqual(len(self.campaign_messages(winner)), 4)
         self.assertEqual(set(self.campaign_messages(winner).mapped("body")), {"Another text"})
 
+    def test_only_a_messenger_manager_sends_the_winner(self):
+        """Odoo picks an automatic winner among the versions as superuser and launches its
+        copy so: an Email Marketing user must not send a messenger campaign that way."""
+        partners, _contacts = self.make_people(20, start=115000)
+        first = self.make_mailing(
+            partners,
+            ab_testing_enabled=True,
+            ab_testing_pc=20,
+            ab_testing_messenger_winner_selection="clicks_ratio",
+            ab_testing_schedule_datetime=fields.Datetime.now() + timedelta(days=1),
+        )
+        second = first.copy({"messenger_body": "Other"})
+        first._messenger_launch()
+        second._messenger_launch()
+        self.dispatch(budget=5)
+        self.assertEqual(set((first | second).mapped("state")), {"done"})
+        marketer = new_test_user(self.env, "ab_marketer", groups="base.group_user,mass_mailing.group_mass_mailing_user")
+        for method in ("action_send_winner_mailing", "action_select_as_winner"):
+            with self.subTest(method=method), self.assertRaises(AccessError):
+                getattr(first.with_user(marketer), method)()
+        self.assertFalse(first.campaign_id.ab_testing_winner_mailing_id)
+        self.assertEqual(self.env["mailing.mailing"].search_count([("campaign_id", "=", first.campaign_id.id)]), 2)
+        manager = new_test_user(
+            self.env,
+            "ab_manager",
+            groups="base.group_user,mass_mailing.group_mass_mailing_user,messenger_marketing.group_messenger_manager",
+        )
+        first.with_user(manager).action_send_winner_mailing()
+        winner = first.campaign_id.ab_testing_winner_mailing_id
+        self.assertTrue(winner)
+        winner._process_mass_mailing_queue()
+        self.assertEqual(len(self.campaign_messages(winner)), 12, "the rest of the audience")
+        # a campaign that is no A/B test has no winner to send: a clear answer
+        with self.assertRaises(UserError):
+            self.make_mailing(partners).with_user(manager).action_select_as_winner()
+
 
 @tagged("post_install", "-at_install")
 class TestBehaviourSegments(CampaignMixin, MessengerCase):
@@ -245,10 +282,26 @@ class TestBehaviourSegments(CampaignMixin, MessengerCase):
             self.assertEqual(len(Contact.search([("id", "in", contacts.ids), (fact, "!=", True)])), 5, fact)
             self.assertTrue(contact[fact], fact)
         self.assertFalse(contacts[1].messenger_read_last_campaign)
+        # "last" is the latest campaign message that reached them: a waiting one or a
+        # failed one did not, whatever the campaigns' order
+        follow_up, failed = self.make_mailing(partners[:1]), self.make_mailing(partners[:1])
+        self.fake.script(("400", "message text is empty"))
+        failed._messenger_launch()
+        self.assertTrue(contacts[0].messenger_read_last_campaign, "queued: not reached yet")
+        self.dispatch(budget=3)
+        self.assertEqual(self.campaign_messages(failed).state, "failed")
+        contacts.invalidate_recordset()
+        self.assertTrue(contacts[0].messenger_read_last_campaign, "failed: never reached them")
         # a later campaign that they did not read yet: no longer "read the last campaign"
-        follow_up = self.make_mailing(partners[:1])
         follow_up._messenger_launch()
+        self.dispatch(budget=3)
+        self.assertEqual(self.campaign_messages(follow_up).state, "sent")
         self.assertFalse(Contact.search([("id", "in", contacts.ids), ("messenger_read_last_campaign", "=", True)]))
+        self.campaign_messages(follow_up)._to("read")
+        self.env.flush_all()
+        self.assertEqual(
+            Contact.search([("id", "in", contacts.ids), ("messenger_read_last_campaign", "=", True)]), contacts[0]
+        )
         # as Email Marketing's filter: a campaign to those who clicked or replied
         segment = self.make_mailing(
             partners,

@@ -35,6 +35,10 @@ class TestPaidBroadcast(CampaignMixin, MessengerCase):
         self.assertEqual(self.fake.stars_spent, 45.0)
         self.assertTrue(paid.messenger_paused)
         self.assertIn("budget of 45", paid.message_ids[0].body)
+        # the advice is what works: paid broadcast is read-only while sending, and its
+        # messages keep their lane
+        self.assertIn("Raise the budget, then resume", paid.message_ids[0].body)
+        self.assertNotIn("turn paid broadcast off", paid.message_ids[0].body)
         self.assertEqual(len(self.campaign_messages(paid).filtered(lambda m: m.state == "held")), 150)
         self.assertEqual(paid.state, "sending", "a paused campaign is still sending")
         paid.invalidate_recordset()
@@ -122,3 +126,13 @@ class TestCampaignCost(CampaignMixin, MessengerCase):
         self.assertAlmostEqual(
             mailing.messenger_cost_usd, utility["DE"] + utility["IN"] + utility["US"] + utility["other"], places=4
         )
+        # countries sharing a calling code (+1): the partner's country, else the price entered first
+        template.category = "marketing"
+        canada = self.env.ref("base.ca")
+        Price.create({"country_id": canada.id, "category": "marketing", "price": 0.5})
+        american = partners.filtered(lambda p: p.name == "WA 15551230000")
+        for country, price in ((canada, 0.5), (self.env.ref("base.us"), prices["US"]), (False, prices["US"])):
+            with self.subTest(country=country and country.code):
+                american.country_id = country
+                mailing.invalidate_recordset(["messenger_cost_usd"])
+                self.assertAlmostEqual(mailing.messenger_cost_usd, expected - prices["DE"] + 1.0 - prices["US"] + price)

@@ -4,15 +4,22 @@ dev.max.ru's Update objects, sends through the dispatcher, files by upload."""
 import asyncio
 import itertools
 import json
+import threading
 import time
 
+import requests
+
+import odoo
+from odoo import SUPERUSER_ID, api
 from odoo.exceptions import UserError
-from odoo.tests import HttpCase, tagged
+from odoo.tests import BaseCase, HttpCase, tagged
+from odoo.tests.common import get_db_name
 
 from ..core.providers import ChannelConfig, OutgoingMessage
 from ..core.providers.base import InboundMedia, MediaError, OutgoingFile
 from ..core.providers.max import SECRET_HEADER, MaxError, MaxProvider
 from .common import ProvidersSetupMixin, WebhookMixin, binding_payload
+from .fakes.max_server import FakeMax
 
 LOGGER = "odoo.addons.messenger_marketing.controllers.webhook"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -127,6 +134,20 @@ class TestMax(ProvidersSetupMixin, WebhookMixin, HttpCase):
             self.post_update({"update_type": "dialog_muted", "chat_id": 1, "user": user(905)}).status_code, 200
         )
         self.assertEqual(self.events_of(self.channel).filtered(lambda e: "dialog_muted" in e.event_id).kind, "other")
+
+    def test_a_group_chat_is_written_to_by_its_chat_id(self):
+        update = self.message_created("Who ships to Omsk?", user_id=908)
+        update["message"]["recipient"] = {"chat_id": -70008, "chat_type": "chat"}
+        self.post_update(update)
+        group = self.contact_of(self.channel, -70008)
+        self.assertTrue(group)
+        person = self.make_contact(self.channel, 909)
+        to_group, to_person = group._send("We do, from Monday"), person._send("Your order shipped")
+        self.dispatch_channel(self.channel)
+        self.assertEqual((to_group.state, to_person.state), ("sent", "sent"), to_group.failure_reason)
+        sent = {s["text"]: (s["chat_id"], s["user_id"]) for s in self.fake.sent}
+        self.assertEqual(sent["We do, from Monday"], ("-70008", ""))
+        self.assertEqual(sent["Your order shipped"], ("", "909"))
 
     def test_forged_or_missing_secret_is_403(self):
         update = self.message_created("hi", user_id=907)
@@ -347,3 +368,57 @@ class TestMax(ProvidersSetupMixin, WebhookMixin, HttpCase):
         with self.assertRaisesRegex(UserError, "token is wrong"):
             self.channel.action_test_connection()
         self.channel.token = self.fake.token
+
+
+@tagged("post_install", "-at_install")
+class TestMaxAnswerAfterCommit(BaseCase):
+    """Over real transactions: a button press is stored and committed before MAX is
+    called to answer it, so that a slow answer holds no row the webhook wrote."""
+
+    def setUp(self):
+        super().setUp()
+        self.fake = FakeMax().start()
+        self.addCleanup(self.fake.stop)
+        self.registry = odoo.modules.registry.Registry(get_db_name())
+        with self.registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            vals = {"name": "MAX commit", "provider": "max", "token": self.fake.token, "api_base_url": self.fake.url}
+            channel = env["messenger.channel"].create(vals)
+            self.channel_id, self.key, self.secret = channel.id, channel.webhook_key, channel.webhook_secret
+        self.addCleanup(self._cleanup)
+
+    def _cleanup(self):
+        with self.registry.cursor() as cr:
+            api.Environment(cr, SUPERUSER_ID, {})["messenger.channel"].browse(self.channel_id).unlink()
+
+    def test_the_press_is_committed_before_the_answer(self):
+        self.fake.set(answer_delay=2.0)
+        press = {
+            "update_type": "message_callback",
+            "timestamp": next(_stamps),
+            "callback": {"timestamp": 1, "callback_id": "cb-commit", "payload": "size_m", "user": user(905)},
+            "message": None,
+        }
+        url = f"http://127.0.0.1:{odoo.tools.config['http_port']}/messenger/webhook/{self.key}"
+        responses = []
+        poster = threading.Thread(
+            target=lambda: responses.append(
+                requests.post(url, json=press, headers={SECRET_HEADER: self.secret}, timeout=30)
+            )
+        )
+        poster.start()
+        self.addCleanup(poster.join, 30)
+        deadline = time.monotonic() + 20
+        while not any(call[1] == "/answers" for call in self.fake.state()["calls"]):
+            self.assertLess(time.monotonic(), deadline, "MAX was never asked to answer the press")
+            time.sleep(0.05)
+        # MAX is answering (slowly): the press is in the database for everyone already
+        with self.registry.cursor() as cr:
+            cr.execute(
+                "SELECT count(*) FROM messenger_webhook_event WHERE channel_id = %s AND event_id LIKE %s",
+                [self.channel_id, "%cb-commit%"],
+            )
+            self.assertEqual(cr.fetchone()[0], 1, "the press waits for MAX's answer uncommitted")
+        poster.join(30)
+        self.assertEqual(responses[0].status_code, 200, responses[0].text)
+        self.assertEqual([a["callback_id"] for a in self.fake.state()["answers"]], ["cb-commit"])

@@ -4,6 +4,9 @@ photo and a document sent by the platform's upload; the limits refused before an
 
 import asyncio
 import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from odoo.tests import TransactionCase, tagged
 
@@ -388,6 +391,37 @@ class TestProviderMedia(ProvidersSetupMixin, TelegramSetupMixin, TransactionCase
                 self.assertFalse(gone.exception.retryable, gone.exception.reason)
                 self.assertEqual(self.fetch(code, media).data, VOICE)  # the failures were the fake's, once each
 
+    def test_an_error_body_is_not_read(self):
+        """A 404 whose page never ends: refused at once, its body left unread."""
+        written = []
+
+        class Endless(BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(404)
+                self.send_header("Content-Length", str(1024 * MB))
+                self.end_headers()
+                try:
+                    for _ in range(1024):
+                        self.wfile.write(b"x" * MB)
+                        written.append(MB)
+                except OSError:  # the client went away
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Endless)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        provider = self.provider("vk")
+        url = f"http://127.0.0.1:{server.server_address[1]}/gone.jpg"
+        with self.assertRaises(MediaError) as gone:
+            provider.call(lambda: provider.download(url))
+        self.assertIn("404", gone.exception.reason)
+        time.sleep(0.5)  # the server notices the closed connection
+        self.assertLess(sum(written), 64 * MB, "the error page was read")
+
     def test_files_the_platform_no_longer_has_or_will_not_hand_over(self):
         with self.assertRaises(MediaError) as too_big:  # getFile refuses files over 20 MB
             self.fetch("telegram", InboundMedia("document", ref=BIG_ID))
@@ -396,9 +430,10 @@ class TestProviderMedia(ProvidersSetupMixin, TelegramSetupMixin, TransactionCase
         # ... and a size over it is refused before any call
         self.fakes["telegram"].reset()
         with self.assertRaises(MediaError) as known_big:
-            self.fetch("telegram", InboundMedia("document", ref="BQAC-other", size=30 * MB))
+            self.fetch("telegram", InboundMedia("document", ref="BQAC-other", size=20 * MB + 300 * 1024))
         self.assertFalse(known_big.exception.retryable)
-        self.assertIn("20 MB", known_big.exception.reason)
+        # a file just over the limit does not read as the limit
+        self.assertIn("at most 20 MB; this one has 20.3 MB.", known_big.exception.reason)
         self.assertEqual(self.fakes["telegram"].calls, [])
         with self.assertRaises(MediaError) as unknown:  # a media id WhatsApp deleted
             self.fetch("whatsapp", InboundMedia("photo", ref="1234567890"))
@@ -441,6 +476,17 @@ class TestProviderMedia(ProvidersSetupMixin, TelegramSetupMixin, TransactionCase
         self.assertEqual((photo["method"], photo["text"]), ("sendPhoto", "The oak desk"))
         self.assertEqual(photo["reply_markup"]["inline_keyboard"][0][0]["callback_data"], "order")
         self.assertEqual(note["method"], "sendVoice")  # an OGG audio shows as a voice note
+
+    def test_telegram_paid_broadcast_with_a_file_is_paid(self):
+        paid = self.message(
+            "telegram", 1, "The oak desk", OutgoingFile("photo", "oak.jpg", "image/jpeg", PHOTO), paid_broadcast=True
+        )
+        free = self.message("telegram", 2, "", OutgoingFile("document", "offer.pdf", "application/pdf", b"%PDF-1.4"))
+        self.send("telegram", paid, free)
+        self.assertEqual(
+            [(s["method"], s["paid"]) for s in self.fakes["telegram"].sent],
+            [("sendPhoto", True), ("sendDocument", False)],
+        )
 
     def test_vk_attaches_the_saved_uploads_to_the_message(self):
         fake = self.fakes["vk"]

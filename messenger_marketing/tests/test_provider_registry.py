@@ -22,7 +22,15 @@ from ..core.providers import (
 from ..core.providers.base import WebhookRejectedError
 
 # what every provider gets, whatever it declares
-COMMON_CONFIG = {"token", "api_base_url", "webhook_secret", "bot_username", "request_timeout", "concurrency"}
+COMMON_CONFIG = {
+    "token",
+    "api_base_url",
+    "webhook_secret",
+    "bot_username",
+    "request_timeout",
+    "concurrency",
+    "public_base_url",
+}
 
 
 class PigeonProvider(SandboxProvider):

@@ -9,6 +9,7 @@ from ..core.providers import PERMANENT, SENT, OutgoingMessage
 from ..core.providers.telegram import TelegramProvider
 from ..core.providers.vk import random_id
 from .common import ProvidersSetupMixin, WebhookMixin, binding_payload
+from .fakes.file_server import FileServer
 from .fakes.vk_server import CONFIRMATION_CODE
 
 LOGGER = "odoo.addons.messenger_marketing.controllers.webhook"
@@ -261,7 +262,12 @@ class TestVk(ProvidersSetupMixin, WebhookMixin, HttpCase):
         self.assertEqual((first.state, second.state), ("read", "sent"))
 
     # -- pictures, files and callback buttons -----------------------------------------------
+    def serve_pictures_from(self, url):
+        """Our public pictures are fetched for upload, nothing else: here the fake's files."""
+        self.env["ir.config_parameter"].sudo().set_param("web.base.url", url)
+
     def test_picture_goes_as_an_uploaded_photo_once_per_run_or_else_as_a_link(self):
+        self.serve_pictures_from(self.fake.url)
         url, gone = self.fake.media_url("photo.jpg"), self.fake.media_url("gone.jpg")
         first = self.make_contact(self.channel, 601)._send("New oak desk", image_url=url)
         second = self.make_contact(self.channel, 602)._send("New oak desk", image_url=url)
@@ -276,6 +282,27 @@ class TestVk(ProvidersSetupMixin, WebhookMixin, HttpCase):
         self.assertEqual(sent["601"]["text"], "New oak desk")
         # a picture that cannot be fetched goes as a link, as before
         self.assertEqual((sent["603"]["attachment"], sent["603"]["text"]), (None, f"Old desk\n\n{gone}"))
+
+    def test_a_picture_elsewhere_is_never_fetched(self):
+        """A manager's picture address on the server's network is sent as a link: VK
+        would otherwise show its answer to the person (SSRF)."""
+        self.serve_pictures_from(self.fake.url)
+        internal = FileServer()
+        self.addCleanup(internal.close)
+        internal.files["/admin/photo.jpg"] = (b"\xff\xd8secret", "image/jpeg")
+        elsewhere = internal.url("/admin/photo.jpg")
+        lookalike = f"{self.fake.url}@{elsewhere.removeprefix('http://')}"
+        messages = [
+            self.make_contact(self.channel, 604 + i)._send("Desk", image_url=url)
+            for i, url in enumerate((elsewhere, lookalike))
+        ]
+        self.dispatch_channel(self.channel)
+        self.assertEqual({m.state for m in messages}, {"sent"})
+        self.assertEqual(internal.requests, [], "never fetched")
+        self.assertEqual(self.fake.uploads, [])
+        sent = {s["peer_id"]: s for s in self.fake.sent}
+        self.assertEqual((sent["604"]["attachment"], sent["604"]["text"]), (None, f"Desk\n\n{elsewhere}"))
+        self.assertEqual(sent["605"]["attachment"], None)
 
     def test_message_with_a_photo_and_no_text_is_taken(self):
         photo = {"id": 5, "owner_id": 777, "sizes": [{"type": "x", "url": self.fake.media_url("photo.jpg")}]}
@@ -311,6 +338,7 @@ class TestVk(ProvidersSetupMixin, WebhookMixin, HttpCase):
         return asyncio.run(run())
 
     def test_product_cards_go_as_a_carousel(self):
+        self.serve_pictures_from(self.fake.url)
         self.fake.set(per_chat_interval=0)
         cards = [self.card("oak desk"), self.card("pine desk")]
         message = OutgoingMessage(1, "611", "Desks for you", cards=cards, idempotency_key="cards-1")

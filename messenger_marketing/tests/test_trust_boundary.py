@@ -43,6 +43,8 @@ METHODS = {
     ("crm.lead", "action_open_messenger_contact"): USERS,
     ("mailing.mailing", "action_messenger_pause"): MANAGERS,
     ("mailing.mailing", "action_messenger_resume"): MANAGERS,
+    ("mailing.mailing", "action_select_as_winner"): MANAGERS,
+    ("mailing.mailing", "action_send_winner_mailing"): MANAGERS,
     ("mailing.mailing", "action_test"): MANAGERS,
     ("mailing.mailing", "action_view_messenger_messages"): MANAGERS,
     ("mailing.mailing", "convert_links"): MANAGERS,

@@ -199,6 +199,31 @@ class TestHostileBodies(WebhookCase):
             with self.subTest(code=code, huge_id=True):
                 self.assert_refused(code, json.dumps(event).encode())
 
+    def test_a_malformed_attachment_costs_only_itself(self):
+        """One bad place or video in a batch: the attachment is left out, its message and
+        the batch's other messages are recorded."""
+        page, vk = self.channels["messenger"], self.channels["vk"]
+        bad_place = {"type": "location", "payload": {"coordinates": "here"}}
+        meta = valid_event("messenger", "", text="Where is the shop?", chat="6001")
+        place = {"sender": {"id": "6002"}, "timestamp": 1, "message": {"mid": "m.place", "attachments": [bad_place]}}
+        meta["entry"][0]["messaging"].insert(0, place)
+        self.assertEqual(self.post("messenger", meta).status_code, 200)
+        bodies = dict(
+            self.env["messenger.message"]
+            .search([("channel_id", "=", page.id)])
+            .mapped(lambda m: (m.contact_id.chat_id, m.body))
+        )
+        self.assertEqual(bodies, {"6001": "Where is the shop?", "6002": "[attachment]"})
+        event = valid_event("vk", self.secret("vk"), text="See this", chat="6003")
+        event["object"]["message"].update(
+            geo={"coordinates": {"latitude": "north"}},
+            attachments=[{"type": "video", "video": {"id": 4}}, {"type": "doc", "doc": {"url": "https://vk.com/d"}}],
+        )
+        self.assertEqual(self.post("vk", event).text, "ok")
+        message = self.env["messenger.message"].search([("channel_id", "=", vk.id)])
+        self.assertEqual(message.body, "See this")
+        self.assertEqual(message.media_ids.mapped("kind"), ["document"], "the good attachment is kept")
+
     def test_encodings_other_than_utf8_are_refused(self):
         for code in CHANNELS:
             text = json.dumps(valid_event(code, self.secret(code), text="Привет"), ensure_ascii=False)

@@ -2,6 +2,7 @@
 
 import hmac
 import json
+import logging
 import math
 import mimetypes
 from dataclasses import dataclass, field
@@ -25,6 +26,18 @@ MAX_JSON_DEPTH = 64
 MALFORMED = (KeyError, TypeError, AttributeError, ValueError, OverflowError)
 # Longer ids are no provider's: PostgreSQL would refuse them in a unique index anyway.
 MAX_ID_LENGTH = 256
+
+_logger = logging.getLogger(__name__)
+
+
+def tolerated(parse, *args):
+    """``parse(*args)`` of one attachment, or None when it is malformed: a bad attachment
+    costs that attachment, not its message nor the other updates of the webhook's batch."""
+    try:
+        return parse(*args)
+    except MALFORMED as exc:
+        _logger.info("Messenger: a malformed attachment was left out (%s)", exc.__class__.__name__)
+        return None
 
 
 def _lt(text):
@@ -240,6 +253,8 @@ class ChannelConfig:
     business_account_id: str = ""  # WhatsApp Business Account (its templates)
     confirmation_code: str = ""  # VK: the answer to the Callback API's confirmation request
     registration_id: str = ""  # VK: the id of our Callback API server, to remove it
+    # the database's web.base.url: the only address a provider fetches our pictures from
+    public_base_url: str = ""
 
 
 class Provider:
@@ -495,6 +510,11 @@ class Provider:
         """Body of the HTTP answer to the webhook (some providers take an action there):
         a dict is sent as JSON, a str as plain text."""
         return {"ok": True}
+
+    def answer_callbacks(self, events):
+        """Acknowledge the button presses among ``events`` by calling the provider (VK,
+        MAX): made once the webhook's transaction is committed, so that no provider call
+        waits on the network while it holds the rows it wrote. A failure is logged only."""
 
     def classify_status_error(self, key, error):
         """A SendResult for the error object of a "failed" status callback."""

@@ -74,14 +74,20 @@ class BlockingProvider(Provider):
         """The FetchedFile of an InboundMedia, from a pool thread; raises MediaError."""
         raise MediaError(f"{self.label} does not hand over files", retryable=False)
 
-    def download(self, url, headers=None, max_size=0):
+    def download(self, url, headers=None, max_size=0, redirects=True):
         """The bytes and content type at ``url``; MediaError as the answer says (see
         ``media_error``), retryable on a timeout or a lost connection. ``max_size``: a
-        larger file is refused, not read to its end."""
+        larger file is refused, not read to its end. ``redirects=False``: a redirect is
+        refused, not followed (to where the caller did not check)."""
         try:
-            with self.session.get(url, headers=headers, timeout=self.config.request_timeout, stream=True) as answer:
+            with self.session.get(
+                url, headers=headers, timeout=self.config.request_timeout, stream=True, allow_redirects=redirects
+            ) as answer:
+                if answer.is_redirect and not redirects:
+                    raise MediaError(f"{url} redirects elsewhere", retryable=False)
                 if answer.status_code >= 400:
-                    answer.content  # noqa: B018 - read to its end, the connection goes back to the pool
+                    # an error page is left unread: the response's close drops the
+                    # connection rather than read a body of any size
                     raise self.media_error(answer.status_code)
                 data = bytearray()
                 for chunk in answer.iter_content(64 * 1024):

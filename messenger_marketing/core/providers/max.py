@@ -5,10 +5,10 @@ but brings aiohttp, pydantic and six more packages into the server for a dozen R
 and retries 429 answers itself (``backoff``), which would hide the platform's limit from
 the dispatcher's pacing. The API is plain JSON over HTTPS (dev.max.ru/docs-api): the token
 goes in the ``Authorization`` header (no longer in the query), a bot writes to a person
-with ``POST /messages?user_id=…``, files go up in two steps (``POST /uploads?type=…``
-gives an address, the file goes there, the answer's token becomes an attachment), and the
-webhook is a subscription (``POST /subscriptions``) whose ``secret`` comes back in the
-``X-Max-Bot-Api-Secret`` header of every update.
+with ``POST /messages?user_id=…`` and to a group chat with ``?chat_id=…``, files go up in
+two steps (``POST /uploads?type=…`` gives an address, the file goes there, the answer's
+token becomes an attachment), and the webhook is a subscription (``POST /subscriptions``)
+whose ``secret`` comes back in the ``X-Max-Bot-Api-Secret`` header of every update.
 """
 
 import hashlib
@@ -52,6 +52,13 @@ _INBOUND_KINDS = {"image": "photo", "file": "document", "audio": "audio", "video
 # person's file above this stays on MAX (the refusal says so)
 _FETCH_LIMIT = 50 * MB
 _TEL = re.compile(r"^TEL[^:]*:(.+)$", re.MULTILINE)
+
+
+def _recipient(chat_id):
+    """Whom ``POST /messages`` writes to. A person's contact holds their user id, a group's
+    the group chat's id (see _event), and MAX's group chat ids are negative, its user ids
+    positive: a group is written to by ``chat_id``, a person by ``user_id``."""
+    return {"chat_id": chat_id} if str(chat_id).startswith("-") else {"user_id": chat_id}
 
 
 class MaxError(Exception):
@@ -184,7 +191,7 @@ class MaxProvider(BlockingProvider):
         body = {"text": text, "attachments": attachments}
         if text_format == "html":
             body["format"] = "html"
-        answer = self.api("POST", "/messages", body, params={"user_id": chat_id})
+        answer = self.api("POST", "/messages", body, params=_recipient(chat_id))
         return str(((answer.get("message") or {}).get("body") or {}).get("mid") or "")
 
     def send_blocking(self, message):
@@ -345,10 +352,12 @@ class MaxProvider(BlockingProvider):
         return InboundEvent(f"max-{kind[:64]}-{digest}", "other")
 
     def webhook_reply(self, events):
+        return {"ok": True}
+
+    def answer_callbacks(self, events):
         for event in events:
             if event.callback_id:
                 self._answer_callback(event)
-        return {"ok": True}
 
     def _answer_callback(self, event):
         """Answer a button press (``POST /answers``): until then the person's app waits on

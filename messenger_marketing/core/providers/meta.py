@@ -32,6 +32,7 @@ from .base import (
     WebhookReply,
     _lt,
     media_filename,
+    tolerated,
 )
 from .blocking import BlockingProvider
 
@@ -344,7 +345,7 @@ class MetaMessagingProvider(MetaProvider):
                     mid, "start", chat_id=sender, text=text, payload=ref or payload, provider_message_id=mid
                 )
             attachments = message.get("attachments") or []
-            media = [m for m in map(self._media, attachments) if m]
+            media = [m for m in (tolerated(self._media, a) for a in attachments) if m]
             if attachments and not media and not text:
                 text = "[attachment]"  # a share, a story mention: nothing to fetch
             return InboundEvent(mid, "message", chat_id=sender, text=text, provider_message_id=mid, media=media)

@@ -33,6 +33,7 @@ from .base import (
     SendResult,
     WebhookRejectedError,
     _lt,
+    file_size_text,
 )
 
 _logger = logging.getLogger(__name__)
@@ -64,6 +65,11 @@ _SEND_FILE = {
 }
 # Seconds an upload may take to go out: a 50 MB file needs more than a text's timeout.
 _UPLOAD_WRITE_TIMEOUT = 120.0
+
+
+def _paid(message):
+    """A paid broadcast's parameter, only on paid messages (python-telegram-bot 21.7+)."""
+    return {"allow_paid_broadcast": True} if message.paid_broadcast else {}
 
 
 def _seconds(value):
@@ -182,7 +188,7 @@ class TelegramProvider(Provider):
                     caption=text or None,
                     parse_mode=parse_mode,
                     reply_markup=self._markup(message.buttons),
-                    allow_paid_broadcast=message.paid_broadcast or None,
+                    **_paid(message),
                 )
             else:
                 sent = await self._bot.send_message(
@@ -190,7 +196,7 @@ class TelegramProvider(Provider):
                     text=text,
                     parse_mode=parse_mode,
                     reply_markup=self._markup(message.buttons),
-                    allow_paid_broadcast=message.paid_broadcast or None,
+                    **_paid(message),
                 )
         except Exception as exc:  # noqa: BLE001 - every error becomes a classified result
             return self.classify_error(message.key, exc)
@@ -208,6 +214,7 @@ class TelegramProvider(Provider):
             reply_markup=self._markup(message.buttons),
             filename=file.filename or None,
             write_timeout=max(self.config.request_timeout, _UPLOAD_WRITE_TIMEOUT),
+            **_paid(message),
             **{parameter: file.data},
         )
 
@@ -337,7 +344,9 @@ class TelegramProvider(Provider):
     async def fetch_media(self, media):
         if media.size > self.max_download_size:  # getFile would refuse it: "file is too big"
             raise MediaError(
-                f"Telegram hands a bot files of at most 20 MB; this one has {media.size // MB} MB.", retryable=False
+                f"Telegram hands a bot files of at most {file_size_text(self.max_download_size)}; "
+                f"this one has {file_size_text(media.size)}.",
+                retryable=False,
             )
         bot = self._bot or self._make_bot()
         try:

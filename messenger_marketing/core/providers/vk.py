@@ -37,6 +37,7 @@ from .base import (
     WebhookReply,
     _lt,
     media_filename,
+    tolerated,
 )
 from .blocking import BlockingProvider
 
@@ -118,6 +119,21 @@ def _video(obj):
 def _sticker(obj):
     url = _largest(obj.get("images"))
     return InboundMedia("sticker", ref=url, mimetype="image/png") if url else None
+
+
+def _under(url, base):
+    """``url`` is an address under ``base``: same scheme and host, a path below its own."""
+    if not base:
+        return False
+    parts, root = urlsplit(url), urlsplit(base)
+    return (parts.scheme, parts.netloc.lower()) == (root.scheme, root.netloc.lower()) and f"{parts.path}/".startswith(
+        f"{root.path.rstrip('/')}/"
+    )
+
+
+def _place(geo):
+    point = geo["coordinates"]
+    return InboundMedia("location", latitude=float(point["latitude"]), longitude=float(point["longitude"]))
 
 
 # the InboundMedia of each attachment type (a wall post, a link, a gift have none)
@@ -212,7 +228,9 @@ class VkProvider(BlockingProvider):
         # image_url: its photo attachment, uploaded once per run (a campaign's picture
         # goes to every person as one photo of the community)
         self._pictures = {}
-        self._pictures_lock = threading.Lock()  # the sends of one picture wait for its one upload
+        # the sends of one picture wait for its one upload, those of others do not
+        self._pictures_lock = threading.Lock()
+        self._picture_locks = {}  # url -> its lock
 
     def _new_session(self):
         session = _VkSession(self.base_url, self.config.request_timeout)
@@ -241,7 +259,7 @@ class VkProvider(BlockingProvider):
         keyboard when the rows do not fit inline or a button asks for the phone number
         (VK cannot share it: the press sends the label). Payload buttons of an inline
         keyboard are callback buttons: the press comes back as a ``message_event``, with no
-        message in the chat, and is acknowledged (``webhook_reply``); in a regular keyboard
+        message in the chat, and is acknowledged (``answer_callbacks``); in a regular keyboard
         they are text buttons, whose press comes back as a message with the payload."""
         if not buttons:
             return None
@@ -346,12 +364,18 @@ class VkProvider(BlockingProvider):
     def _picture(self, url, peer_id):
         """The picture at ``url`` as a photo attachment, fetched and uploaded once per run;
         None when either fails: the picture then goes as a link under the text, as it went
-        before VK took uploads from us, rather than the message waiting for it."""
+        before VK took uploads from us, rather than the message waiting for it. Only our
+        own public pictures are fetched: a manager's address elsewhere could be one of the
+        server's network (a metadata service, an admin page), whose answer VK would show."""
+        if not _under(url, self.config.public_base_url):
+            return None
         with self._pictures_lock:
+            lock = self._picture_locks.setdefault(url, threading.Lock())
+        with lock:
             if url in self._pictures:
                 return self._pictures[url]
             try:
-                data, mimetype = self.download(url, max_size=self.media_limits["photo"])
+                data, mimetype = self.download(url, max_size=self.media_limits["photo"], redirects=False)
                 name = posixpath.basename(urlsplit(url).path) or "picture"
                 picture = OutgoingFile("photo", name, mimetype or "image/jpeg", data)
                 self._pictures[url] = self._upload(picture, peer_id)
@@ -494,20 +518,13 @@ class VkProvider(BlockingProvider):
         """InboundMedia of a message's attachments and place: photos, documents and voice
         messages come with the address of their file; a video has none a community may
         fetch (its ref is its VK id)."""
-        media = []
         geo = message.get("geo")
-        if isinstance(geo, dict):
-            point = geo["coordinates"]
-            media.append(
-                InboundMedia("location", latitude=float(point["latitude"]), longitude=float(point["longitude"]))
-            )
+        media = [tolerated(_place, geo)] if isinstance(geo, dict) else []
         for item in message.get("attachments") or []:
-            kind = item.get("type")
-            obj = item.get(kind) if isinstance(item.get(kind), dict) else {}
-            found = _ATTACHMENT_MEDIA.get(kind, lambda _obj: None)(obj)
-            if found:
-                media.append(found)
-        return media
+            kind = item.get("type") if isinstance(item, dict) else None
+            obj = item.get(kind) if isinstance(item, dict) and isinstance(item.get(kind), dict) else {}
+            media.append(tolerated(_ATTACHMENT_MEDIA.get(kind, lambda _obj: None), obj))
+        return [m for m in media if m]
 
     def fetch_media_blocking(self, media):
         if not media.ref.startswith(("https://", "http://")):
@@ -517,10 +534,12 @@ class VkProvider(BlockingProvider):
         return FetchedFile(data, mimetype=mimetype, filename=media_filename(media, mimetype))
 
     def webhook_reply(self, events):
+        return "ok"  # VK resends an event until the answer is exactly this
+
+    def answer_callbacks(self, events):
         for event in events:
             if event.callback_id:
                 self._answer_callback(event)
-        return "ok"  # VK resends an event until the answer is exactly this
 
     def _answer_callback(self, event):
         """Acknowledge a callback button: until then the button spins in the person's app.

@@ -23,6 +23,7 @@ from .base import (
     SendResult,
     _lt,
     media_filename,
+    tolerated,
 )
 from .meta import GraphError, MetaProvider
 
@@ -263,7 +264,7 @@ class WhatsAppProvider(MetaProvider):
             payload = str(button.get("payload") or button.get("text") or "")
             return InboundEvent(mid, "button", payload=payload, provider_message_id=mid, **person)
         content = message.get(kind) if isinstance(message.get(kind), dict) else {}
-        media = self._media(kind, content)
+        media = tolerated(self._media, kind, content) or []
         # a file's text is its caption; a message of another kind (contacts, a reaction) is named
         text = content.get("caption") or ("" if media else f"[{kind}]")
         return InboundEvent(mid, "message", text=str(text), provider_message_id=mid, media=media, **person)

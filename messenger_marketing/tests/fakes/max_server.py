@@ -54,6 +54,7 @@ class MaxApi(RecordingApi):
             self.sent = []  # accepted messages: user_id, text, format, attachments, mid, at
             self.calls = []  # (method, path, query, body) of every authorised call
             self.answers = []  # button presses answered: callback_id, body
+            self.answer_delay = 0.0  # seconds before a button press's answer is taken
             self.uploads = {}  # upload number -> {type, token, filename, mimetype, size, head}
             self.subscriptions = []
             self.files = {}  # path -> (content type, bytes): what people "sent"
@@ -107,7 +108,8 @@ class MaxApi(RecordingApi):
             self.calls.append((method, path, query, payload))
             # every API request counts against the platform's 30 per second; the interval
             # per person, only between messages to them
-            chat = query["user_id"] if path == "/messages" and "user_id" in query else f"call-{self._id()}"
+            person = query.get("user_id") or query.get("chat_id")
+            chat = person if path == "/messages" and person else f"call-{self._id()}"
             over = self.limits.check(chat, now)
             if over:
                 return self._error(429, "too.many.requests", "Too many requests", {"Retry-After": "1"})
@@ -132,6 +134,7 @@ class MaxApi(RecordingApi):
         if method == "POST" and path == "/answers":
             if not query.get("callback_id"):
                 return self._error(400, "proto.payload", "callback_id is required")
+            time.sleep(self.answer_delay)  # the call is in self.calls already
             with self.lock:
                 self.answers.append({"callback_id": query["callback_id"], "body": payload})
             return 200, {"success": True}
@@ -179,7 +182,8 @@ class MaxApi(RecordingApi):
         return all(t in uploaded for t in tokens)
 
     def _send(self, query, payload, script, now):
-        user = str(query.get("user_id") or "")
+        # a person by user_id (positive), a group chat by chat_id (negative, as MAX's)
+        user, chat = str(query.get("user_id") or ""), str(query.get("chat_id") or "")
         payload = payload or {}
         text = payload.get("text") or ""
         attachments = payload.get("attachments") or []
@@ -190,8 +194,10 @@ class MaxApi(RecordingApi):
             if kind == "http":
                 return script[1], "<html>Bad Gateway</html>"
         with self.lock:
-            if not user:
+            if not (user or chat):
                 return self._error(400, "proto.payload", "user_id or chat_id is required")
+            if user.startswith("-"):  # a group chat's id is no user's
+                return self._error(404, "not.found", f"User {user} not found")
             if user in self.blocked:
                 return self._error(403, "chat.denied", "error.dialog.suspended")
             if len(text) > 4000:
@@ -205,6 +211,7 @@ class MaxApi(RecordingApi):
             self.sent.append(
                 {
                     "user_id": user,
+                    "chat_id": chat,
                     "text": text,
                     "format": payload.get("format"),
                     "attachments": attachments,
@@ -215,7 +222,11 @@ class MaxApi(RecordingApi):
         self.answer_late(script)
         message = {
             "sender": BOT,
-            "recipient": {"chat_id": int(user) + 1, "chat_type": "dialog", "user_id": int(user)},
+            "recipient": (
+                {"chat_id": int(user) + 1, "chat_type": "dialog", "user_id": int(user)}
+                if user
+                else {"chat_id": int(chat), "chat_type": "chat"}
+            ),
             "timestamp": int(time.time() * 1000),
             "body": {"mid": mid, "seq": 1, "text": text, "attachments": attachments},
         }
@@ -230,7 +241,7 @@ class FakeMax(RecordingFake):
         self.token = TOKEN
 
     def texts(self, chat_id=None):
-        return [s["text"] for s in self.sent if chat_id is None or s["user_id"] == str(chat_id)]
+        return [s["text"] for s in self.sent if chat_id is None or str(chat_id) in (s["user_id"], s["chat_id"])]
 
     def put_file(self, path, content_type, text):
         self.control("put_file", path=path, content_type=content_type, text=text)
