@@ -70,7 +70,7 @@ class KeepAliveRequest(BaseRequest):
             writer.close()
         await self._fallback.shutdown()
 
-    async def do_request(
+    async def do_request(  # noqa: PLR0917 - BaseRequest's signature
         self,
         url,
         method,
