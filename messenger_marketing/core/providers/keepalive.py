@@ -10,6 +10,7 @@ Calls with files, downloads and anything through a proxy go through ``HTTPXReque
 """
 
 import asyncio
+import select
 import ssl
 import urllib.parse
 import urllib.request
@@ -104,9 +105,12 @@ class KeepAliveRequest(BaseRequest):
     async def _connection(self, connect_timeout):
         while self._idle:
             reader, writer = self._idle.pop()
-            if not reader.at_eof() and not writer.is_closing():
+            # an idle connection with something to read was closed by the server (what
+            # arrived may not be handled by the loop yet): as httpcore, ask the socket
+            sock = writer.get_extra_info("socket")
+            if not writer.is_closing() and not select.select([sock], [], [], 0)[0]:
                 return reader, writer
-            writer.close()  # the server closed it while idle
+            writer.close()
         try:
             async with asyncio.timeout(self._seconds(connect_timeout)):
                 return await asyncio.open_connection(self._host, self._port, ssl=self._ssl)
