@@ -7,6 +7,7 @@ channel values that point the real client library at it.
 """
 
 import json
+import logging
 import os
 import resource
 import subprocess
@@ -172,6 +173,8 @@ def child(channel_ids, timeout):
     """One dispatcher process: load the registry, then dispatch until nothing is left."""
     conf = _odoo.config_file()
     _registry, cr, env = _odoo.environment(conf, DB)
+    if os.environ.get("MESSENGER_BENCH_DEBUG"):  # each batch's pace, on stderr
+        logging.getLogger("odoo.addons.messenger_marketing.models.messenger_dispatcher").setLevel(logging.DEBUG)
     dispatcher = env["messenger.dispatcher"]
     cr.commit()
     before = resource.getrusage(resource.RUSAGE_SELF)
