@@ -143,6 +143,9 @@ class KeepAliveRequest(BaseRequest):
             writer.close()
             cause = stage(str(exc)) if isinstance(exc, OSError) else httpx.RemoteProtocolError(str(exc))
             raise _network_error(cause) from exc
+        except BaseException:  # cancelled mid-request: the connection's state is unknown
+            writer.close()
+            raise
         if keep_alive:
             self._idle.append((reader, writer))
         else:
