@@ -7,6 +7,7 @@ channel values that point the real client library at it.
 """
 
 import json
+import logging
 import os
 import resource
 import subprocess
@@ -147,16 +148,24 @@ def run_dispatchers(channel_ids, processes, timeout):
     channels' queue is empty; return their reports (messages handled, CPU and wall time)."""
     script = Path(__file__).resolve()
     ids = ",".join(map(str, channel_ids))
+    # MESSENGER_BENCH_PROFILE="py-spy record -r 250 -f raw -o /tmp/dispatch-{n}.txt --" runs
+    # each dispatcher under that profiler ({n}: the process's number)
+    profiler = os.environ.get("MESSENGER_BENCH_PROFILE", "")
     children = [
-        subprocess.Popen([sys.executable, str(script), "--child", ids, str(timeout)], stdout=subprocess.PIPE, text=True)
-        for _i in range(processes)
+        subprocess.Popen(
+            [*profiler.format(n=n).split(), sys.executable, str(script), "--child", ids, str(timeout)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(processes)
     ]
     reports = []
     for child in children:
         out, _err = child.communicate(timeout=timeout + 120)
         if child.returncode:
             raise RuntimeError(f"a dispatcher process failed (exit code {child.returncode})")
-        reports.append(json.loads(out.strip().splitlines()[-1]))
+        # the last JSON line (a profiler may print after it)
+        reports.append(json.loads([line for line in out.splitlines() if line.startswith("{")][-1]))
     return reports
 
 
@@ -164,6 +173,8 @@ def child(channel_ids, timeout):
     """One dispatcher process: load the registry, then dispatch until nothing is left."""
     conf = _odoo.config_file()
     _registry, cr, env = _odoo.environment(conf, DB)
+    if os.environ.get("MESSENGER_BENCH_DEBUG"):  # each batch's pace, on stderr
+        logging.getLogger("odoo.addons.messenger_marketing.models.messenger_dispatcher").setLevel(logging.DEBUG)
     dispatcher = env["messenger.dispatcher"]
     cr.commit()
     before = resource.getrusage(resource.RUSAGE_SELF)

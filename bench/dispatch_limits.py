@@ -11,9 +11,11 @@ violations. Target: at least 95 % of the limit, no violation.
 
     python3 bench/dispatch_limits.py                  # 10,000 messages (about 6 minutes)
     python3 bench/dispatch_limits.py --count 1000     # a quick run
+    python3 bench/dispatch_limits.py --count 20000 --provider telegram --rate 1000   # a high tier
 """
 
 import argparse
+import dataclasses
 import os
 import sys
 
@@ -55,6 +57,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=10000, help="messages queued per provider (default 10,000)")
     parser.add_argument(
+        "--rate",
+        type=float,
+        help="messages/s the fake allows and the channel is set to, instead of the provider's limit "
+        "(1,000: a Telegram paid broadcast's limit, WhatsApp's highest tier)",
+    )
+    parser.add_argument(
         "--provider",
         choices=sorted(_dispatch.PROVIDERS),
         nargs="+",
@@ -73,6 +81,8 @@ def main():
     try:
         for code in args.provider:
             provider = _dispatch.PROVIDERS[code]
+            if args.rate:
+                provider = dataclasses.replace(provider, rate_limit=args.rate)
             r = run(env, provider, args.count)
             print(
                 f"{code:>9} {provider.rate_limit:>7.0f} | {r['sent']:>6} {r['requests']:>8} {r['duplicates']:>5} | "

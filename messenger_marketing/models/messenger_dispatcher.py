@@ -249,6 +249,9 @@ class MessengerDispatcher(models.AbstractModel):
             if not outgoing:
                 continue
             self._note_recent_chats(pace, channel, messages)
+            outgoing = self._hold_waiting_chats(pace, outgoing)
+            if not outgoing:
+                continue
             if provider.paced:
                 start_at = self._reserve_window(run, channel, len(outgoing), interval)
             else:  # nothing leaves Odoo: no slots to keep
@@ -288,6 +291,21 @@ class MessengerDispatcher(models.AbstractModel):
         for contact, sent_at in last.items():
             ready = monotonic + pause - (now - sent_at).total_seconds()
             pace.chat_ready[contact.chat_id] = max(pace.chat_ready.get(contact.chat_id, 0.0), ready)
+
+    def _hold_waiting_chats(self, pace, outgoing):
+        """The messages whose chat may receive when the window opens; the others go back to
+        the queue until their chat's pause ends, before a window is reserved for them: a
+        message deferred in its window leaves its slot unused, and the channel's rate short."""
+        opens = time.monotonic() + WINDOW_LEAD
+        now = _now()
+        waiting = [
+            (o.key, pace.chat_ready[o.chat_id] - opens) for o in outgoing if pace.chat_ready.get(o.chat_id, 0.0) > opens
+        ]
+        if not waiting:
+            return outgoing
+        self.env["messenger.message"]._hand_back([(key, now + timedelta(seconds=wait)) for key, wait in waiting])
+        held = {key for key, _wait in waiting}
+        return [o for o in outgoing if o.key not in held]
 
     def _precheck(self, provider, messages):
         """The OutgoingMessages to send; the provider refuses the others before any call

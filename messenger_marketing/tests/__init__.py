@@ -30,6 +30,7 @@ from . import (
     test_sale_events,
     test_security,
     test_signing,
+    test_telegram_transport,
     test_text_format,
     test_tour,
     test_translations,

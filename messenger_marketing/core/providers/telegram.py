@@ -18,6 +18,7 @@ from telegram import error as tg_error
 from telegram.request import HTTPXRequest
 
 from ..text import html_to_plain, split_html, telegram_html
+from . import keepalive
 from .base import (
     BLOCKED,
     MALFORMED,
@@ -115,6 +116,8 @@ class TelegramProvider(Provider):
             pool_timeout=timeout,
         )
         base = (self.config.api_base_url or self.default_api_base_url).rstrip("/")
+        if keepalive.usable(base):
+            request = keepalive.KeepAliveRequest(base, self.config.concurrency, timeout, fallback=request)
         return telegram.Bot(
             self.config.token,
             base_url=f"{base}/bot",
