@@ -532,7 +532,7 @@ class MessengerContact(models.Model):
             return self._message_vals(
                 text, kind, None, record, priority, text_format=text_format, **rest
             ) + self._message_vals("", kind, buttons, record, priority, attachment_id=attachment_id, **rest)
-        if extra.get("whatsapp_template_id") or extra.get("image_url") or attachment_id:
+        if extra.get("whatsapp_template_id") or extra.get("image_url") or extra.get("cards") or attachment_id:
             # one message: a caption cannot be split (the provider refuses it when too
             # long), and outside the window a template replaces the message as a whole
             parts = [provider.prepare_text(text, text_format)]

@@ -345,6 +345,7 @@ class MessengerDispatcher(models.AbstractModel):
             inbound_age=inbound_age,
             template=template,
             paid_broadcast=message.paid_broadcast,
+            cards=message.cards or [],
             attachment=self._outgoing_file(message.attachment_id),
         )
 

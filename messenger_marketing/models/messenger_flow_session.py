@@ -178,7 +178,7 @@ class MessengerFlowSession(models.Model):
         return True
 
     # -- helpers for steps -----------------------------------------------------------
-    def _say(self, text, buttons=None, image_url="", attachment=None):
+    def _say(self, text, buttons=None, image_url="", attachment=None, cards=None):
         """Queue a message of the bot to the person (a conversation message). A picture
         goes with the text as its caption; a text too long for a caption follows it. A
         file goes as a message of its own after them (its caption is the text, when the
@@ -192,6 +192,8 @@ class MessengerFlowSession(models.Model):
             messages = contact._send("", kind="service", record=self, image_url=image_url)
             image_url = ""
         extra = {"image_url": image_url} if image_url else {}
+        if cards:
+            extra["cards"] = cards
         if attachment and not image_url:
             extra["attachment_id"] = attachment.id
         elif attachment:

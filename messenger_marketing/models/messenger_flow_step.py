@@ -40,6 +40,7 @@ _logger = logging.getLogger(__name__)
 
 WAIT = "wait"  # returned by _run_* / _input_*: the session waits for the person's answer
 ASAP_TOKEN = "asap"
+CARD_BUTTONS = 3  # a product card takes at most this many buttons (VK's carousel)
 
 STEP_TYPES = [
     ("message", "Message"),
@@ -207,9 +208,17 @@ class MessengerFlowStep(models.Model):
         image_url = self.env["messenger.image"]._url(product)
         description = product.description_sale or ""
         buttons = self._button_rows()
+        provider = session.contact_id.channel_id._provider_class()
+        choices = [button for row in buttons for button in row]
+        if image_url and provider.max_cards and len(choices) <= CARD_BUTTONS:
+            # a platform with product cards (VK's carousel) shows the product as one: its
+            # picture, name and price, the step's buttons under it, the rest as the text
+            card = {"title": product.name, "description": price_line, "image_url": image_url, "buttons": choices}
+            text = "\n\n".join(part for part in (self.text, description) if part) or product.name
+            session._say(text, cards=[card])
+            return WAIT if self._choice_buttons() else self._next()
         if image_url:
             # the card goes as a picture with a caption, which is shorter than a message
-            provider = session.contact_id.channel_id._provider_class()
             room = provider.text_limit(with_buttons=bool(buttons), with_image=True)
             room -= len(product.name) + len(self.text or "") + len(price_line) + 8
             if len(description) > room:

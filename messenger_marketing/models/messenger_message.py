@@ -130,6 +130,11 @@ class MessengerMessage(models.Model):
     )
     mailing_id = fields.Many2one("mailing.mailing", "Campaign", ondelete="cascade")
     mailing_trace_id = fields.Many2one("mailing.trace", ondelete="set null")
+    cards = fields.Json(
+        readonly=True,
+        help="Product cards shown side by side under the text (VK's carousel): title, description, "
+        "picture and buttons of each.",
+    )
     paid_broadcast = fields.Boolean(
         readonly=True, help="Sent as a Telegram paid broadcast: faster than the bot's free limit, for Stars."
     )
@@ -325,6 +330,8 @@ class MessengerMessage(models.Model):
             body += Markup('<p><a href="%s" target="_blank">%s</a></p>') % (self.image_url, _("Picture"))
         if self.attachment_id:
             body += Markup("<p>📎 %s</p>") % self.attachment_id.name
+        for card in self.cards or []:
+            body += Markup("<p>🛒 <b>%s</b> %s</p>") % (card.get("title") or "", card.get("description") or "")
         buttons = [b.get("text", "") for row in self._buttons_to_send() for b in row] if self.direction == "out" else []
         if buttons:
             body += Markup("<p>%s</p>") % Markup(" ").join(

@@ -366,6 +366,34 @@ class TestVk(ProvidersSetupMixin, WebhookMixin, HttpCase):
             [set(e) for e in sent["612"]["template"]["elements"]], [{"title", "description", "buttons", "action"}] * 2
         )
 
+    def test_a_flows_product_card_goes_as_a_carousel_card(self):
+        self.fake.set(per_chat_interval=0)
+        png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+        product = self.env["product.template"].create(
+            {"name": "Oak desk", "list_price": 250.0, "description_sale": "Solid oak.", "image_1920": png}
+        )
+        flow = self.env["messenger.flow"].create({"name": "Desk card"})
+        step = self.env["messenger.flow.step"].create(
+            {"flow_id": flow.id, "sequence": 1, "step_type": "product", "text": "The desk you liked."}
+        )
+        self.env["messenger.flow.button"].create({"step_id": step.id, "label": "Order"})
+        self.env["messenger.flow.step"].create({"flow_id": flow.id, "sequence": 2, "step_type": "end"})
+        contact = self.make_contact(self.channel, 621)
+        flow._start(contact).product_tmpl_id = product
+        message = contact.message_ids_messenger.filtered(lambda m: m.direction == "out")
+        self.assertFalse(message, "the session shows the card once it knows the product")
+        flow.step_ids[0]._run_product(self.env["messenger.flow.session"].search([("contact_id", "=", contact.id)]))
+        card = contact.message_ids_messenger.filtered("cards")
+        self.assertEqual(card.body, "The desk you liked.\n\nSolid oak.")
+        self.dispatch_channel(self.channel)
+        self.assertEqual(card.state, "sent", card.failure_reason)
+        self.assertIn("Oak desk", card.discuss_message_id.body, "the conversation shows the card")
+        (sent,) = [s for s in self.fake.sent if s["peer_id"] == "621"]
+        (element,) = sent["template"]["elements"]
+        self.assertEqual(element["title"], "Oak desk")
+        self.assertIn("250", element["description"])
+        self.assertEqual([b["action"]["label"] for b in element["buttons"]], ["Order"])
+
     def test_carousels_vk_cannot_show_are_refused_before_any_call(self):
         provider = self.channel._provider()
         eleven = OutgoingMessage(1, "613", "Many", cards=[self.card(f"desk {i}") for i in range(11)])
