@@ -7,7 +7,7 @@ import math
 import mimetypes
 from dataclasses import dataclass, field
 
-from ..text import html_to_plain, split_text
+from ..text import html_to_plain, split_html, split_text, telegram_html
 
 # Outcomes of one send, as the dispatcher acts on them.
 SENT = "sent"
@@ -536,3 +536,24 @@ class Provider:
         """Return a dict of what the provider says about the account (e.g. the bot's
         username); raise ValueError with a readable reason when it does not work."""
         raise NotImplementedError
+
+
+class TelegramHtmlText:
+    """Text for the platforms that render Telegram's subset of HTML (Telegram, MAX): HTML is
+    reduced to the tags they show, the rest escaped; it is counted and split as it shows."""
+
+    @classmethod
+    def prepare_text(cls, text, text_format="plain"):
+        if text_format == "html":
+            return telegram_html(text), "html"
+        return text or "", "plain"
+
+    @classmethod
+    def visible_length(cls, text, text_format="plain"):
+        return len(html_to_plain(text)) if text_format == "html" else len(text)
+
+    @classmethod
+    def split(cls, text, text_format="plain", with_buttons=False):
+        if text_format != "html":
+            return super().split(text, text_format, with_buttons)
+        return split_html(telegram_html(text), cls.max_text_length)

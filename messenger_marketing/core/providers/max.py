@@ -18,7 +18,6 @@ from urllib.parse import quote
 
 import requests
 
-from ..text import html_to_plain, split_html, telegram_html
 from .base import (
     BLOCKED,
     MALFORMED,
@@ -31,6 +30,7 @@ from .base import (
     InboundMedia,
     MediaError,
     SendResult,
+    TelegramHtmlText,
     WebhookRejectedError,
     _lt,
     media_filename,
@@ -79,7 +79,7 @@ def _retry_after(response):
         return 0.0
 
 
-class MaxProvider(BlockingProvider):
+class MaxProvider(TelegramHtmlText, BlockingProvider):
     code = "max"
     label = "MAX"
     brand_color = "#7B3FE4"
@@ -109,23 +109,6 @@ class MaxProvider(BlockingProvider):
     max_caption_length = 4000  # the text goes in the same message as its attachment
     media_limits = {"photo": 50 * MB, "video": 250 * MB, "audio": 256 * MB, "document": 4096 * MB}
     default_api_base_url = "https://platform-api2.max.ru"
-
-    # -- text: MAX renders HTML (b, i, u, s, a, code, pre, mark, h1), a superset of Telegram's
-    @classmethod
-    def prepare_text(cls, text, text_format="plain"):
-        if text_format == "html":
-            return telegram_html(text), "html"
-        return text or "", "plain"
-
-    @classmethod
-    def visible_length(cls, text, text_format="plain"):
-        return len(html_to_plain(text)) if text_format == "html" else len(text)
-
-    @classmethod
-    def split(cls, text, text_format="plain", with_buttons=False):
-        if text_format != "html":
-            return super().split(text, text_format, with_buttons)
-        return split_html(telegram_html(text), cls.max_text_length)
 
     # -- the API -----------------------------------------------------------------------
     def api(self, method, path, payload=None, params=None):

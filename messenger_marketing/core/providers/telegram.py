@@ -17,7 +17,6 @@ import telegram
 from telegram import error as tg_error
 from telegram.request import HTTPXRequest
 
-from ..text import html_to_plain, split_html, telegram_html
 from . import keepalive
 from .base import (
     BLOCKED,
@@ -32,6 +31,7 @@ from .base import (
     MediaError,
     Provider,
     SendResult,
+    TelegramHtmlText,
     WebhookRejectedError,
     _lt,
     file_size_text,
@@ -79,7 +79,7 @@ def _seconds(value):
     return float(value or 0)
 
 
-class TelegramProvider(Provider):
+class TelegramProvider(TelegramHtmlText, Provider):
     code = "telegram"
     label = "Telegram"
     brand_color = "#2AABEE"
@@ -125,24 +125,6 @@ class TelegramProvider(Provider):
             request=request,
             get_updates_request=request,
         )
-
-    # -- text ------------------------------------------------------------------------
-    @classmethod
-    def prepare_text(cls, text, text_format="plain"):
-        """HTML is reduced to the tags Telegram renders, the rest escaped."""
-        if text_format == "html":
-            return telegram_html(text), "html"
-        return text or "", "plain"
-
-    @classmethod
-    def visible_length(cls, text, text_format="plain"):
-        return len(html_to_plain(text)) if text_format == "html" else len(text)
-
-    @classmethod
-    def split(cls, text, text_format="plain", with_buttons=False):
-        if text_format != "html":
-            return super().split(text, text_format, with_buttons)
-        return split_html(telegram_html(text), cls.max_text_length)
 
     # -- sending ---------------------------------------------------------------------
     async def open(self):
