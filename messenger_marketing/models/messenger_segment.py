@@ -82,8 +82,12 @@ class MessengerMessage(models.Model):
         )
 
 
-class MessengerContact(models.Model):
-    _inherit = "messenger.contact"
+class MessengerSegmentMixin(models.AbstractModel):
+    """The facts as fields of an audience model; the model says which of its records a set
+    of contact ids names (``_messenger_segment_ids``)."""
+
+    _name = "messenger.segment.mixin"
+    _description = "Messenger Behaviour Segments"
 
     messenger_read_last_campaign = _segment("messenger_read_last_campaign")
     messenger_clicked = _segment("messenger_clicked")
@@ -91,20 +95,19 @@ class MessengerContact(models.Model):
     messenger_answered_flow = _segment("messenger_answered_flow")
     messenger_has_open_lead = _segment("messenger_has_open_lead")
     messenger_price_alert = _segment("messenger_price_alert")
+
+
+class MessengerContact(models.Model):
+    _name = "messenger.contact"
+    _inherit = ["messenger.contact", "messenger.segment.mixin"]
 
     def _messenger_segment_ids(self, contacts):
         return contacts
 
 
 class ResPartner(models.Model):
-    _inherit = "res.partner"
-
-    messenger_read_last_campaign = _segment("messenger_read_last_campaign")
-    messenger_clicked = _segment("messenger_clicked")
-    messenger_replied = _segment("messenger_replied")
-    messenger_answered_flow = _segment("messenger_answered_flow")
-    messenger_has_open_lead = _segment("messenger_has_open_lead")
-    messenger_price_alert = _segment("messenger_price_alert")
+    _name = "res.partner"
+    _inherit = ["res.partner", "messenger.segment.mixin"]
 
     def _messenger_segment_ids(self, contacts):
         """The partners of those contacts."""

@@ -64,6 +64,7 @@ messenger.support.question        -       -       -         -         r     rwu 
 messenger.dispatcher              abstract
 messenger.inbound                 abstract
 messenger.image                   abstract
+messenger.segment.mixin           abstract
 """
 OPERATIONS = {"r": "read", "w": "write", "c": "create", "u": "unlink"}
 CREDENTIALS = ("token", "webhook_key", "webhook_secret")
