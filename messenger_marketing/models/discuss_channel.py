@@ -7,6 +7,7 @@ customer through the outbox; a post that starts with ``/note`` stays between col
 """
 
 import base64
+import json
 
 from markupsafe import Markup
 
@@ -106,9 +107,24 @@ class DiscussChannel(models.Model):
         )
         if channel.channel_member_ids.filtered("partner_id"):
             # Discuss's own notification of its members: live over the bus, and a web push
-            # to their phones (Odoo's mobile app) when the app is closed
-            channel._notify_thread(message)
+            # to their phones (Odoo's mobile app) when the app is closed, queued for Odoo's
+            # push cron: a webhook does not wait on the push services
+            channel.with_context(messenger_queue_push=True)._notify_thread(message)
         return message
+
+    def _notify_thread_by_web_push(self, message, recipients_data, msg_vals=False, **kwargs):
+        if not self.env.context.get("messenger_queue_push"):
+            return super()._notify_thread_by_web_push(message, recipients_data, msg_vals=msg_vals, **kwargs)
+        partner_ids = [r["id"] for r in recipients_data if r["notif"] == "web_push"]
+        devices = self.env["mail.push.device"].sudo().search([("partner_id", "in", partner_ids)])
+        if not devices:
+            return None
+        payload = self._truncate_payload(self._notify_by_web_push_prepare_payload(message, msg_vals=msg_vals))
+        self.env["mail.push"].sudo().create(
+            [{"mail_push_device_id": device.id, "payload": json.dumps(payload)} for device in devices]
+        )
+        self.env.ref("mail.ir_cron_web_push_notification")._trigger()
+        return None
 
     def _message_create(self, values_list):
         guest = self.env.context.get("messenger_author_guest")

@@ -7,7 +7,7 @@ from markupsafe import Markup
 from odoo.exceptions import AccessError
 from odoo.tools import html2plaintext
 
-from odoo.addons.mail.models import mail_thread
+from odoo.addons.mail.models import mail_push, mail_thread
 from odoo.addons.mail.tools.discuss import Store
 
 from ..core.providers import InboundEvent
@@ -164,13 +164,21 @@ class TestConversation(MessengerCase):
                 "keys": json.dumps({"p256dh": PUSH_P256DH, "auth": PUSH_AUTH}),
             }
         )
-        with patch.object(mail_thread, "push_to_end_point") as push:
+        with (
+            patch.object(mail_thread, "push_to_end_point") as direct,
+            patch.object(mail_push, "push_to_end_point") as push,
+        ):
             self.env["messenger.inbound"]._process(
                 self.channel, [InboundEvent(event_id="wp1", kind="message", chat_id=contact.chat_id, text="Hello?")]
             )
+            self.assertEqual(direct.call_count + push.call_count, 0, "the webhook does not wait on the push service")
+            queued = self.env["mail.push"].search([])
+            self.assertEqual(len(queued), 1)
+            self.assertIn("Hello?", queued.payload)
+            self.env.ref("mail.ir_cron_web_push_notification").method_direct_trigger()
         self.assertEqual(push.call_count, 1)
         self.assertEqual(push.call_args.kwargs["device"]["endpoint"], "https://push.example.com/operator")
-        self.assertIn("Hello?", json.dumps(push.call_args.kwargs["payload"]))
+        self.assertIn("Hello?", push.call_args.kwargs["payload"])
 
     def test_bot_button_order_and_campaign_messages_in_order_with_status(self):
         contact = self.make_contacts(1)
