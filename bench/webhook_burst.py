@@ -13,6 +13,9 @@ after 1, 2, 3… seconds; its latency runs until it is answered. Prints per step
 throughput, how many updates were sent again, the p50/p95/p99 latency and the CPU time of
 Odoo's processes per update (PostgreSQL's is not counted), then the updates stored
 against those sent: each distinct update stored once, duplicates not again, nothing lost.
+Before the steps, the same number of JSON-RPC calls to Odoo's lightest JSON route
+(``/web/webclient/version_info``: no login, no record) at the first step's rate gives the
+floor, what any request costs this server; each step prints its CPU per update against it.
 Target: p95 under 100 ms at 100 updates/s.
 
     python3 bench/webhook_burst.py                           # 5,000 updates at 50, 100, 200, 400/s
@@ -174,6 +177,19 @@ async def post_all(url, headers, bodies, rate):
         return [r[0] for r in results], [r[1] for r in results], sum(r[2] for r in results), seconds
 
 
+FLOOR_ROUTE = "/web/webclient/version_info"
+
+
+def floor_cpu(server, port, count, rate):
+    """Odoo's CPU ms per call of its lightest JSON route, posted as the updates are."""
+    body = json.dumps({"jsonrpc": "2.0", "method": "call", "params": {}, "id": 1}).encode()
+    url = f"http://127.0.0.1:{port}{FLOOR_ROUTE}"
+    cpu = server_cpu(server)
+    statuses, _lat, _resent, _s = asyncio.run(post_all(url, {"Content-Type": "application/json"}, [body] * count, rate))
+    assert set(statuses) == {200}, statuses
+    return 1000 * (server_cpu(server) - cpu) / count
+
+
 def server_cpu(server):
     """CPU seconds used so far by the Odoo server and its workers."""
     total = 0.0
@@ -219,12 +235,14 @@ def main():
         forged = {"Content-Type": "application/json", SECRET_HEADER: "wrong"}
         statuses, _lat, _retried, _s = asyncio.run(post_all(url, forged, [b"{}"] * 40, 20))
         assert set(statuses) == {403}, statuses
+        step = -(-len(bodies) // len(args.rates))
+        floor = floor_cpu(server, port, min(step, 1000), args.rates[0])
+        print(f"floor: {FLOOR_ROUTE} costs {floor:.2f} ms of Odoo CPU per call at {args.rates[0]}/s")
         print(f"{len(bodies)} updates ({distinct} distinct) to Odoo --workers=2, database {DB}")
         print(
             f"{'rate/s':>7} | {'updates':>7} {'resent':>6} {'errors':>6} | {'done/s':>6} | "
-            f"{'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} | {'CPU ms/update':>13}"
+            f"{'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} | {'CPU ms/update':>13} {'× floor':>7}"
         )
-        step = -(-len(bodies) // len(args.rates))
         failed = 0
         for n, rate in enumerate(args.rates):
             chunk = bodies[n * step : (n + 1) * step]
@@ -236,7 +254,8 @@ def main():
             print(
                 f"{rate:>7} | {len(chunk):>7} {resent:>6} {errors:>6} | {len(chunk) / seconds:>6.0f} | "
                 f"{1000 * percentile(latencies, 0.5):>7.0f} {1000 * percentile(latencies, 0.95):>7.0f} "
-                f"{1000 * percentile(latencies, 0.99):>7.0f} | {1000 * cpu / len(chunk):>13.1f}"
+                f"{1000 * percentile(latencies, 0.99):>7.0f} | {1000 * cpu / len(chunk):>13.1f} "
+                f"{1000 * cpu / len(chunk) / floor:>7.1f}"
             )
     finally:
         server.terminate()

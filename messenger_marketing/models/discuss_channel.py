@@ -84,32 +84,37 @@ class DiscussChannel(models.Model):
         them of a post."""
         self.ensure_one()
         channel = self.sudo()
-        # in SQL: the ORM's write of a channel compares and broadcasts its whole header
+        # in SQL: the ORM's write of a channel compares and broadcasts its whole header. The
+        # same statement reads what the post needs, so the channel's row and its members
+        # are not fetched on a webhook's path.
         self.env.cr.execute(
-            "UPDATE discuss_channel SET last_interest_dt = now() at time zone 'utc' WHERE id = %s", [channel.id]
+            """UPDATE discuss_channel SET last_interest_dt = now() at time zone 'utc' WHERE id = %s
+               RETURNING name, EXISTS(SELECT 1 FROM discuss_channel_member
+                                      WHERE channel_id = discuss_channel.id AND partner_id IS NOT NULL)""",
+            [channel.id],
         )
+        name, watched = self.env.cr.fetchone()
         channel.invalidate_recordset(["last_interest_dt"])
-        author_values = {"author_guest_id": guest.id, "author_id": False} if guest else {}
-        message = channel._message_create(
-            [
-                {
-                    "model": channel._name,
-                    "res_id": channel.id,
-                    "author_id": author.id if author else self.env.ref("base.partner_root").id,
-                    "reply_to": False,
-                    "record_name": channel.name,
-                    "body": body,
-                    "message_type": "comment",
-                    "subtype_id": self.env["ir.model.data"]._xmlid_to_res_id("mail.mt_comment"),
-                    **author_values,
-                }
-            ]
-        )
-        if channel.channel_member_ids.filtered("partner_id"):
+        Data = self.env["ir.model.data"]
+        values = {
+            "model": channel._name,
+            "res_id": channel.id,
+            "author_id": author.id if author else Data._xmlid_to_res_id("base.partner_root"),
+            "reply_to": False,
+            "record_name": name,
+            "body": body,
+            "message_type": "comment",
+            "subtype_id": Data._xmlid_to_res_id("mail.mt_comment"),
+        }
+        if guest:  # no sender address to compute: a guest has none
+            values.update(author_guest_id=guest.id, author_id=False, email_from=False)
+        message = channel._message_create([values])
+        if watched:
             # Discuss's own notification of its members: live over the bus, and a web push
             # to their phones (Odoo's mobile app) when the app is closed, queued for Odoo's
-            # push cron: a webhook does not wait on the push services
-            channel.with_context(messenger_queue_push=True)._notify_thread(message)
+            # push cron: a webhook does not wait on the push services. The values spare
+            # reading the new message back.
+            channel.with_context(messenger_queue_push=True)._notify_thread(message, msg_vals=values)
         return message
 
     def _notify_thread_by_web_push(self, message, recipients_data, msg_vals=False, **kwargs):

@@ -77,7 +77,11 @@ class MessengerInbound(models.AbstractModel):
 
     def _contact(self, channel, event):
         Contact = self.env["messenger.contact"]
-        contact = Contact.search([("channel_id", "=", channel.id), ("chat_id", "=", event.chat_id)], limit=1)
+        domain = [("channel_id", "=", channel.id), ("chat_id", "=", event.chat_id)]
+        # found and read in one query, the columns that reading any of them would fetch:
+        # the webhook reads most of the contact anyway
+        columns = [name for name, field in Contact._fields.items() if field.column_type and field.prefetch is True]
+        contact = Contact.search_fetch(domain, columns, limit=1)
         vals = {k: v for k, v in (("name", event.name), ("username", event.username), ("lang", event.lang)) if v}
         if not contact:
             # company_id is stored, related to the channel's: the ORM would write it, and the
@@ -98,7 +102,7 @@ class MessengerInbound(models.AbstractModel):
                 ),
             )
             # Created here, or by a concurrent webhook of the same person: either way, found now.
-            contact = Contact.search([("channel_id", "=", channel.id), ("chat_id", "=", event.chat_id)], limit=1)
+            contact = Contact.search(domain, limit=1)
             contact._log_consent("start", event.kind)
             if event.phone and event.kind != "contact":
                 # the provider vouches for the sender's number (WhatsApp): link the partner
