@@ -149,6 +149,76 @@ class TestConversation(MessengerCase):
         # both of the customer's messages are unread to the operator, who joined after the first
         self.assertEqual(member.with_user(self.salesman).message_unread_counter, 2)
 
+    def test_a_conversation_message_is_the_row_odoo_would_create(self):
+        """The webhook writes a conversation's message in one INSERT: the row is the one
+        mail.message's create writes for the same values, the body sanitized the same way."""
+        contact = self.make_contacts(1)
+        channel = contact._conversation()
+        body = Markup('<p>Hi <b>there</b></p><script>alert(1)</script><img src="x" onerror="alert(2)">')
+        values = {
+            "model": channel._name,
+            "res_id": channel.id,
+            "author_id": self.env.ref("base.partner_root").id,
+            "reply_to": False,
+            "record_name": channel.name,
+            "body": body,
+            "message_type": "comment",
+            "subtype_id": self.env.ref("mail.mt_comment").id,
+        }
+        cached = channel.message_ids
+        ours = channel._messenger_insert_message(values)
+        self.assertIn(ours, channel.message_ids, "the channel's cached messages were dropped")
+        self.assertNotIn(ours, cached)
+        theirs = self.env["mail.message"].create(dict(values))
+        skip = {"id", "message_id", "date", "create_date", "write_date"}
+        stored = [
+            name for name, field in ours._fields.items() if field.store and field.column_type and name not in skip
+        ]
+        ours.invalidate_recordset()
+        self.assertEqual(ours.read(stored)[0], theirs.read(stored)[0] | {"id": ours.id})
+        self.assertNotIn("script", ours.body)
+        self.assertNotIn("onerror", ours.body)
+        self.assertTrue(ours.message_id.startswith("<") and ours.message_id != theirs.message_id)
+        self.assertEqual((ours.create_uid, ours.write_uid), (self.env.user, self.env.user))
+        guest = channel._messenger_insert_message(dict(values, author_id=False, author_guest_id=contact.guest_id.id))
+        self.assertEqual(
+            (guest.author_id, guest.author_guest_id, guest.email_from),
+            (self.env["res.partner"], contact.guest_id, False),
+        )
+
+    def test_a_conversation_notifies_the_members_odoo_would(self):
+        """The members notified of the customer's message, found in one query, are those
+        Discuss's own rule finds: not the muted, not those who muted all, not the author."""
+        contact = self.make_contacts(1)
+        channel = contact._conversation()
+        users = self.env["res.users"].create(
+            [
+                {"name": name, "login": name, "groups_id": [(6, 0, [self.env.ref("base.group_user").id])]}
+                for name in ("listens", "muted_here", "muted_all", "author", "archived", "just_created")
+            ]
+        )
+        self.assertTrue(users[5].res_users_settings_ids, "a user gets settings when created")
+        channel._messenger_join(users)
+        later = "2099-01-01 00:00:00"
+        channel.channel_member_ids.filtered(lambda m: m.partner_id == users[1].partner_id).mute_until_dt = later
+        self.env["res.users.settings"]._find_or_create_for_user(users[2]).mute_until_dt = later
+        users[4].active = False
+        message = self.env["mail.message"].create(
+            {"model": channel._name, "res_id": channel.id, "body": "x", "message_type": "comment"}
+        )
+        for author in (users[3].partner_id.id, False):
+            values = {"message_type": "comment", "author_id": author, "partner_ids": []}
+            message.author_id = author
+            ours = channel._notify_get_recipients(message, values)
+            odoo = channel._notify_get_recipients(message, {})  # Discuss's own, from the message
+            key = lambda rows: sorted(tuple(sorted(r.items())) for r in rows)  # noqa: E731
+            self.assertEqual(key(ours), key(odoo))
+            # as Discuss does, an archived user's partner still hears of it (it stays a member)
+            expected = {users[0].partner_id.id, users[4].partner_id.id, users[5].partner_id.id}
+            if not author:
+                expected.add(users[3].partner_id.id)
+            self.assertEqual({r["id"] for r in ours} & set(users.partner_id.ids), expected)
+
     def test_a_customers_message_reaches_the_operators_phone_by_web_push(self):
         """The mobile app, closed: Discuss's own web push carries the customer's message to
         the members who hold the conversation (the push service is Odoo's HTTP call)."""
