@@ -13,9 +13,10 @@ after 1, 2, 3… seconds; its latency runs until it is answered. Prints per step
 throughput, how many updates were sent again, the p50/p95/p99 latency and the CPU time of
 Odoo's processes per update (PostgreSQL's is not counted), then the updates stored
 against those sent: each distinct update stored once, duplicates not again, nothing lost.
-Before the steps, the same number of JSON-RPC calls to Odoo's lightest JSON route
-(``/web/webclient/version_info``: no login, no record) at the first step's rate gives the
-floor, what any request costs this server; each step prints its CPU per update against it.
+Before the steps, as many requests at the first step's rate to Odoo's lightest JSON route
+(``/web/webclient/version_info``: JSON-RPC, no login, no record), to its health check
+and to the webhook with a wrong secret give the floor, what a request costs this server
+before any work; each step prints its CPU per update against the first.
 Target: p95 under 100 ms at 100 updates/s.
 
     python3 bench/webhook_burst.py                           # 5,000 updates at 50, 100, 200, 400/s
@@ -149,7 +150,7 @@ def start_odoo(conf, port):
     raise RuntimeError("Odoo did not start")
 
 
-async def post_all(url, headers, bodies, rate):
+async def post_all(url, headers, bodies, rate, method="POST"):
     """Post ``bodies`` at ``rate`` per second, on schedule; return (statuses, latencies, seconds)."""
     limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
     async with httpx.AsyncClient(limits=limits, timeout=120) as client:
@@ -163,7 +164,7 @@ async def post_all(url, headers, bodies, rate):
             # under overload, a worker restart): the update is stored once all the same
             for attempt in range(RETRIES + 1):
                 try:
-                    response = await client.post(url, content=body, headers=headers)
+                    response = await client.request(method, url, content=body or None, headers=headers)
                     status = response.status_code
                 except httpx.HTTPError:
                     status = 0
@@ -180,14 +181,38 @@ async def post_all(url, headers, bodies, rate):
 FLOOR_ROUTE = "/web/webclient/version_info"
 
 
-def floor_cpu(server, port, count, rate):
-    """Odoo's CPU ms per call of its lightest JSON route, posted as the updates are."""
-    body = json.dumps({"jsonrpc": "2.0", "method": "call", "params": {}, "id": 1}).encode()
-    url = f"http://127.0.0.1:{port}{FLOOR_ROUTE}"
+def floor_cpu(server, url, count, rate, *, headers, body):
+    """Odoo's CPU ms per request of ``url``, sent as the updates are (GET without a body)."""
     cpu = server_cpu(server)
-    statuses, _lat, _resent, _s = asyncio.run(post_all(url, {"Content-Type": "application/json"}, [body] * count, rate))
-    assert set(statuses) == {200}, statuses
-    return 1000 * (server_cpu(server) - cpu) / count
+    method = "POST" if body else "GET"
+    statuses, _lat, _resent, _s = asyncio.run(post_all(url, headers, [body] * count, rate, method))
+    cpu = server_cpu(server) - cpu
+    return 1000 * cpu / count, set(statuses)
+
+
+def floors(server, port, key, count, rate):
+    """What a request costs before any work: Odoo's lightest JSON route (JSON-RPC, no
+    login, no record: the floor the ratios are against), its health check (plain HTTP,
+    no session), and our webhook refusing a wrong secret (the channel found, the update
+    not read)."""
+    base = f"http://127.0.0.1:{port}"
+    rpc = json.dumps({"jsonrpc": "2.0", "method": "call", "params": {}, "id": 1}).encode()
+    found = {}
+    for label, url, headers, body, expected in (
+        (FLOOR_ROUTE, base + FLOOR_ROUTE, {"Content-Type": "application/json"}, rpc, 200),
+        ("/web/health", base + "/web/health", {}, b"", 200),
+        (
+            "webhook, wrong secret",
+            f"{base}/messenger/webhook/{key}",
+            {"Content-Type": "application/json", SECRET_HEADER: "wrong"},
+            b"{}",
+            403,
+        ),
+    ):
+        cost, statuses = floor_cpu(server, url, count, rate, headers=headers, body=body)
+        assert statuses == {expected}, (label, statuses)
+        found[label] = cost
+    return found
 
 
 def server_cpu(server):
@@ -236,8 +261,10 @@ def main():
         statuses, _lat, _retried, _s = asyncio.run(post_all(url, forged, [b"{}"] * 40, 20))
         assert set(statuses) == {403}, statuses
         step = -(-len(bodies) // len(args.rates))
-        floor = floor_cpu(server, port, min(step, 1000), args.rates[0])
-        print(f"floor: {FLOOR_ROUTE} costs {floor:.2f} ms of Odoo CPU per call at {args.rates[0]}/s")
+        costs = floors(server, port, key, min(step, 1000), args.rates[0])
+        for label, cost in costs.items():
+            print(f"floor: {label} costs {cost:.2f} ms of Odoo CPU per request at {args.rates[0]}/s")
+        floor = costs[FLOOR_ROUTE]
         print(f"{len(bodies)} updates ({distinct} distinct) to Odoo --workers=2, database {DB}")
         print(
             f"{'rate/s':>7} | {'updates':>7} {'resent':>6} {'errors':>6} | {'done/s':>6} | "

@@ -85,24 +85,29 @@ class MessengerInbound(models.AbstractModel):
         vals = {k: v for k, v in (("name", event.name), ("username", event.username), ("lang", event.lang)) if v}
         if not contact:
             # company_id is stored, related to the channel's: the ORM would write it, and the
-            # company record rule reads it, so this INSERT writes it too.
+            # company record rule reads it, so this INSERT writes it too. What the provider
+            # tells of the person goes in with it: no write after.
             self.env.cr.execute(
-                """INSERT INTO messenger_contact (channel_id, company_id, chat_id, name, state, answered_by,
-                                                 create_date, write_date, create_uid, write_uid)
-                   VALUES (%s, %s, %s, %s, 'subscribed', 'bot', now() at time zone 'utc', now() at time zone 'utc',
-                           %s, %s)
-                   ON CONFLICT (channel_id, chat_id) DO NOTHING""",
+                """INSERT INTO messenger_contact (channel_id, company_id, chat_id, name, username, lang, state,
+                                                 answered_by, create_date, write_date, create_uid, write_uid)
+                   VALUES (%s, %s, %s, %s, %s, %s, 'subscribed', 'bot', now() at time zone 'utc',
+                           now() at time zone 'utc', %s, %s)
+                   ON CONFLICT (channel_id, chat_id) DO NOTHING
+                   RETURNING id""",
                 (
                     channel.id,
                     channel.company_id.id or None,
                     event.chat_id,
                     event.name or event.chat_id,
+                    event.username or None,
+                    event.lang or None,
                     self.env.uid,
                     self.env.uid,
                 ),
             )
-            # Created here, or by a concurrent webhook of the same person: either way, found now.
-            contact = Contact.search(domain, limit=1)
+            row = self.env.cr.fetchone()
+            # created here, or by a concurrent webhook of the same person: either way, found now
+            contact = Contact.browse(row[0]) if row else Contact.search(domain, limit=1)
             contact._log_consent("start", event.kind)
             if event.phone and event.kind != "contact":
                 # the provider vouches for the sender's number (WhatsApp): link the partner
