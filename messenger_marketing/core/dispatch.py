@@ -51,6 +51,16 @@ class Job:
     pace: ChannelPace
 
 
+@dataclass
+class Window:
+    """The run's part of a block of slots on a channel's grid (``messenger.dispatcher``)."""
+
+    block_start: datetime  # the block's first slot, database time: the block's identity
+    end: datetime  # the block's end, database time
+    end_at: float  # the block's end, monotonic time
+    created: bool  # this run reserved the block (rather than joined another process's)
+
+
 class Run:
     """One dispatcher run: the event loop where batches are sent, in a thread of its own,
     the providers opened once for the run, what the run knows of each channel's pace and
@@ -69,7 +79,7 @@ class Run:
         self.paces = {}  # channel id -> ChannelPace
         self.in_flight = {}  # channel id -> semaphore on requests waiting for an answer
         self.busy_until = {}  # channel id -> monotonic end of its last reserved window
-        self.window_ends = {}  # channel id -> (database time, monotonic time) of that end
+        self.windows = {}  # channel id -> the Window of its last reserved or joined block
         self.cut_short = set()  # channel ids whose windows a pause left partly unused
         self.batches = []  # [jobs, future of their outcomes], results not written yet
 

@@ -53,7 +53,7 @@ class ChannelPace:
     may overlap: the next one starts while the answers to the last are on their way)."""
 
     chat_ready: dict = field(default_factory=dict)  # chat id -> loop time it may receive again
-    sent_to: set = field(default_factory=set)  # chats this pace has sent to: it knows their pauses
+    sent_to: dict = field(default_factory=dict)  # chat id -> key of the last message this pace sent it
     recent: collections.deque = field(default_factory=collections.deque)  # loop times of the last sends
     paused_until: float = 0.0  # loop time before which nothing is sent
     failures: int = 0  # temporary errors in a row
@@ -141,7 +141,7 @@ async def send_paced(
             recent.popleft()
         recent.append(now)
         pace.chat_ready[message.chat_id] = now + per_chat_interval * PER_CHAT_MARGIN
-        pace.sent_to.add(message.chat_id)
+        pace.sent_to[message.chat_id] = message.key
         task = asyncio.create_task(provider.send(message))
         task.add_done_callback(on_done)
         tasks.append(task)

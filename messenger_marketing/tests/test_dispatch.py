@@ -84,7 +84,7 @@ class TestDispatch(MessengerCase):
         Dispatcher = self.env["messenger.dispatcher"]
         run = Run()
         try:
-            start_at = Dispatcher._reserve_window(run, self.channel, 300, 1 / 30)  # a 10 s window
+            start_at, _interval, _count = Dispatcher._reserve_window(run, self.channel, 300, 1 / 30, 1.0)  # 10 s
             run.pace(self.channel.id).paused_until = start_at + 2  # paused for about 2 s
             Dispatcher._release_window(run, self.channel.id)
             self.env.cr.execute(
