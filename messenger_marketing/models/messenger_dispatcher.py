@@ -301,6 +301,10 @@ class MessengerDispatcher(models.AbstractModel):
             paid = Message._due_paid_broadcast(channel.id, _now())
             rate = channel._effective_rate(paid)
             grid = 1 / rate
+            if channel.id not in run.windows and channel.pacing_block_interval == grid:
+                # the run's first batch on the channel: at the pace the last block was
+                # sent at, not at the channel's rate, whose slots a slower process misses
+                pace.slowdown = max(pace.slowdown, channel.pacing_block_stride)
             interval = pace.slowdown * grid
             claimed_at = _now()
             size = int(min(BATCH_MAX, max(BATCH_MIN, BATCH_SECONDS / interval)))
@@ -347,6 +351,7 @@ class MessengerDispatcher(models.AbstractModel):
                     concurrency=concurrency,
                     failure_pause=self._param("retry_base_seconds", 10),
                     pace=pace,
+                    stride=interval / grid,
                 )
             )
         return jobs
