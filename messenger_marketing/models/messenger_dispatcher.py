@@ -191,6 +191,13 @@ class MessengerDispatcher(models.AbstractModel):
             # between the database's clock and ours is off by a query's round trip)
             start_at = last.end_at
         run.windows[channel.id] = Window(block_start=start, end=end, end_at=start_at + span, created=True)
+        _logger.debug(
+            "Messenger channel %s: a block of %s sends at %.2f× the rate's interval, from %.3f s ahead",
+            channel.id,
+            count,
+            stride,
+            start_at - time.monotonic(),
+        )
         return start_at, stride * grid, count
 
     def _join_block(self, run, channel, count, grid, stride):
