@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 sys.path.insert(0, os.path.dirname(__file__))
 import _odoo
 
@@ -176,7 +178,11 @@ def child(channel_ids, timeout):
     if os.environ.get("MESSENGER_BENCH_DEBUG"):  # each batch's pace, on stderr
         logging.getLogger("odoo.addons.messenger_marketing.models.messenger_dispatcher").setLevel(logging.DEBUG)
     dispatcher = env["messenger.dispatcher"]
+    # the dispatcher's PostgreSQL backend (its queries run on this cursor), on this host
+    cr.execute("SELECT pg_backend_pid()")
+    backend = psutil.Process(cr.fetchone()[0])
     cr.commit()
+    backend_before = backend.cpu_times()
     before = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
     handled = 0
@@ -193,9 +199,11 @@ def child(channel_ids, timeout):
         time.sleep(0.05)  # the rest is claimed by another dispatcher, or due later
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_SELF)
+    backend_after = backend.cpu_times()
     cr.close()
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    print(json.dumps({"handled": handled, "cpu": cpu, "wall": wall, "pid": os.getpid()}))
+    pg_cpu = backend_after.user + backend_after.system - backend_before.user - backend_before.system
+    print(json.dumps({"handled": handled, "cpu": cpu, "pg_cpu": pg_cpu, "wall": wall, "pid": os.getpid()}))
 
 
 if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "--child":
