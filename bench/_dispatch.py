@@ -81,12 +81,13 @@ PROVIDERS = {
 }
 
 
-def prepare(env, provider, fake, count, *, channels=1, unlimited=False, repeat_share=0.1):
+def prepare(env, provider, fake, count, *, channels=1, unlimited=False, repeat_share=0.1, repeat_kind="transactional"):
     """Fresh channels (bots of one shop) with ``count`` queued messages between them: a
     campaign to most of their contacts (marketing, with traces and the unsubscribe button,
-    as a real campaign queues them) and a second, transactional message to
+    as a real campaign queues them) and a second message (of ``repeat_kind``) to
     ``repeat_share`` of them, so the per-chat pause and the order within a chat are
-    exercised. Returns the channel ids."""
+    exercised. A transactional message sent is also written in the contact's Discuss
+    conversation; a marketing one is not. Returns the channel ids."""
     cr = env.cr
     repeats = int(count * repeat_share)
     chats = count - repeats
@@ -117,10 +118,10 @@ def prepare(env, provider, fake, count, *, channels=1, unlimited=False, repeat_s
     cr.execute(
         """INSERT INTO messenger_message (channel_id, contact_id, direction, kind, body, body_format, state, uuid,
                                           attempts, priority, next_attempt_at, create_date, write_date)
-           SELECT channel_id, id, 'out', 'transactional', 'Your order is confirmed', 'plain', 'queued',
+           SELECT channel_id, id, 'out', %s, 'Your order is confirmed', 'plain', 'queued',
                   md5(random()::text), 0, 0, now() at time zone 'utc', now(), now()
            FROM messenger_contact WHERE channel_id = ANY(%s) ORDER BY id LIMIT %s""",
-        [records.ids, repeats],
+        [repeat_kind, records.ids, repeats],
     )
     assert queued + cr.rowcount == count, (queued, cr.rowcount)
     cr.execute("ANALYZE messenger_message")
