@@ -2,9 +2,10 @@
 
 The run loop is ``core.dispatch`` (no Odoo in it); this model is its store. A claim takes
 a batch per channel (``messenger.message._claim_due``: ``FOR UPDATE SKIP LOCKED``, then
-``sending``, committed), reserves a sending window on the channel row so that any number
-of processes share the channel's rate limit, and hands the batch to the run's event
-loop; the batch's results are written in bulk and committed.
+``sending``, committed), takes its sending slots on the channel's grid (held on the
+channel row, see _reserve_window) so that any number of processes share the channel's
+rate limit, and hands the batch to the run's event loop; the batch's results are written
+in bulk and committed.
 
 A process killed mid-batch leaves its rows in ``sending``; the next run hands them back to
 the queue when the provider deduplicates resends, and otherwise marks them "outcome
