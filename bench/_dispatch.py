@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 sys.path.insert(0, os.path.dirname(__file__))
 import _odoo
 
@@ -79,12 +81,13 @@ PROVIDERS = {
 }
 
 
-def prepare(env, provider, fake, count, *, channels=1, unlimited=False, repeat_share=0.1):
+def prepare(env, provider, fake, count, *, channels=1, unlimited=False, repeat_share=0.1, repeat_kind="transactional"):
     """Fresh channels (bots of one shop) with ``count`` queued messages between them: a
     campaign to most of their contacts (marketing, with traces and the unsubscribe button,
-    as a real campaign queues them) and a second, transactional message to
+    as a real campaign queues them) and a second message (of ``repeat_kind``) to
     ``repeat_share`` of them, so the per-chat pause and the order within a chat are
-    exercised. Returns the channel ids."""
+    exercised. A transactional message sent is also written in the contact's Discuss
+    conversation; a marketing one is not. Returns the channel ids."""
     cr = env.cr
     repeats = int(count * repeat_share)
     chats = count - repeats
@@ -115,10 +118,10 @@ def prepare(env, provider, fake, count, *, channels=1, unlimited=False, repeat_s
     cr.execute(
         """INSERT INTO messenger_message (channel_id, contact_id, direction, kind, body, body_format, state, uuid,
                                           attempts, priority, next_attempt_at, create_date, write_date)
-           SELECT channel_id, id, 'out', 'transactional', 'Your order is confirmed', 'plain', 'queued',
+           SELECT channel_id, id, 'out', %s, 'Your order is confirmed', 'plain', 'queued',
                   md5(random()::text), 0, 0, now() at time zone 'utc', now(), now()
            FROM messenger_contact WHERE channel_id = ANY(%s) ORDER BY id LIMIT %s""",
-        [records.ids, repeats],
+        [repeat_kind, records.ids, repeats],
     )
     assert queued + cr.rowcount == count, (queued, cr.rowcount)
     cr.execute("ANALYZE messenger_message")
@@ -176,7 +179,11 @@ def child(channel_ids, timeout):
     if os.environ.get("MESSENGER_BENCH_DEBUG"):  # each batch's pace, on stderr
         logging.getLogger("odoo.addons.messenger_marketing.models.messenger_dispatcher").setLevel(logging.DEBUG)
     dispatcher = env["messenger.dispatcher"]
+    # the dispatcher's PostgreSQL backend (its queries run on this cursor), on this host
+    cr.execute("SELECT pg_backend_pid()")
+    backend = psutil.Process(cr.fetchone()[0])
     cr.commit()
+    backend_before = backend.cpu_times()
     before = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
     handled = 0
@@ -193,9 +200,11 @@ def child(channel_ids, timeout):
         time.sleep(0.05)  # the rest is claimed by another dispatcher, or due later
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_SELF)
+    backend_after = backend.cpu_times()
     cr.close()
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    print(json.dumps({"handled": handled, "cpu": cpu, "wall": wall, "pid": os.getpid()}))
+    pg_cpu = backend_after.user + backend_after.system - backend_before.user - backend_before.system
+    print(json.dumps({"handled": handled, "cpu": cpu, "pg_cpu": pg_cpu, "wall": wall, "pid": os.getpid()}))
 
 
 if __name__ == "__main__" and len(sys.argv) == 4 and sys.argv[1] == "--child":

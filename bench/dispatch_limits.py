@@ -24,10 +24,10 @@ import _dispatch
 import _odoo
 
 
-def run(env, provider, count):
+def run(env, provider, count, repeat_kind):
     fake = provider.start_fake()
     try:
-        channel_ids = _dispatch.prepare(env, provider, fake, count)
+        channel_ids = _dispatch.prepare(env, provider, fake, count, repeat_kind=repeat_kind)
         try:
             # generous: the queue at the provider's limit, plus time to start and finish
             reports = _dispatch.run_dispatchers(channel_ids, 1, timeout=60 + 2 * count / provider.rate_limit)
@@ -69,6 +69,12 @@ def main():
         default=sorted(_dispatch.PROVIDERS),
         help="providers to run (default: all)",
     )
+    parser.add_argument(
+        "--repeat-kind",
+        choices=("transactional", "marketing"),
+        default="transactional",
+        help="the second messages' kind (default transactional, also written in the contact's Discuss conversation)",
+    )
     args = parser.parse_args()
     conf = _odoo.ensure_database(_dispatch.DB, _dispatch.MODULES)
     _registry, cr, env = _odoo.environment(conf, _dispatch.DB)
@@ -83,7 +89,7 @@ def main():
             provider = _dispatch.PROVIDERS[code]
             if args.rate:
                 provider = dataclasses.replace(provider, rate_limit=args.rate)
-            r = run(env, provider, args.count)
+            r = run(env, provider, args.count, args.repeat_kind)
             print(
                 f"{code:>9} {provider.rate_limit:>7.0f} | {r['sent']:>6} {r['requests']:>8} {r['duplicates']:>5} | "
                 f"{r['rate']:>6.2f} {100 * r['share']:>5.1f}% {r['violations']:>10} | {r['cpu_ms']:>10.2f} "

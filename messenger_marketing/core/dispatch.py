@@ -49,6 +49,17 @@ class Job:
     concurrency: int
     failure_pause: float
     pace: ChannelPace
+    stride: float = 1.0  # ``interval`` in intervals of the channel's rate: the slowdown it was paced at
+
+
+@dataclass
+class Window:
+    """The run's part of a block of slots on a channel's grid (``messenger.dispatcher``)."""
+
+    block_start: datetime  # the block's first slot, database time: the block's identity
+    end: datetime  # the block's end, database time
+    end_at: float  # the block's end, monotonic time
+    created: bool  # this run reserved the block (rather than joined another process's)
 
 
 class Run:
@@ -69,7 +80,7 @@ class Run:
         self.paces = {}  # channel id -> ChannelPace
         self.in_flight = {}  # channel id -> semaphore on requests waiting for an answer
         self.busy_until = {}  # channel id -> monotonic end of its last reserved window
-        self.window_ends = {}  # channel id -> (database time, monotonic time) of that end
+        self.windows = {}  # channel id -> the Window of its last reserved or joined block
         self.cut_short = set()  # channel ids whose windows a pause left partly unused
         self.batches = []  # [jobs, future of their outcomes], results not written yet
 
@@ -97,6 +108,7 @@ class Run:
                 pace=job.pace,
                 start_delay=job.start_at - self.clock(),
                 interval=job.interval,
+                stride=job.stride,
                 per_chat_interval=job.per_chat_interval,
                 limit=job.limit,
                 in_flight=in_flight,
@@ -143,6 +155,7 @@ def run_loop(store, run, deadline, sleep=time.sleep):
     handled = 0
     first = True
     while True:
+        jobs = []
         if first or clock() < deadline:
             store.commit()
             store.begin()
@@ -153,7 +166,7 @@ def run_loop(store, run, deadline, sleep=time.sleep):
             first = False
         handled += write_done(store, run)
         if run.batches:
-            run.wait(seconds_to_next_claim(run, deadline))
+            run.wait(seconds_to_next_claim(run, deadline, claimed=bool(jobs)))
             continue
         wait = store.seconds_to_next_due()
         if wait is None:
@@ -189,11 +202,18 @@ def write_done(store, run):
     return handled
 
 
-def seconds_to_next_claim(run, deadline):
+def seconds_to_next_claim(run, deadline, claimed=False):
     """While batches are out: how long until a channel's next batch is to be claimed
-    (None: until a batch is done)."""
+    (None: until a batch is done). Right after a claim that gave batches (``claimed``), a
+    channel whose reserved windows end within CLAIM_AHEAD is claimed for again at once:
+    windows shorter than that (a fast channel) then follow each other without the gap of a
+    claim, and other processes find windows ahead whose free slots they can take."""
     now = run.clock()
     if now >= deadline:
         return None
-    upcoming = [end - CLAIM_AHEAD for end in run.busy_until.values() if end - CLAIM_AHEAD > now]
-    return min(upcoming) - now if upcoming else None
+    upcoming = [
+        max(end - CLAIM_AHEAD - now, 0.0)
+        for end in run.busy_until.values()
+        if end - CLAIM_AHEAD > now or (claimed and end > now)
+    ]
+    return min(upcoming) if upcoming else None

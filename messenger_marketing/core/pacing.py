@@ -53,7 +53,7 @@ class ChannelPace:
     may overlap: the next one starts while the answers to the last are on their way)."""
 
     chat_ready: dict = field(default_factory=dict)  # chat id -> loop time it may receive again
-    sent_to: set = field(default_factory=set)  # chats this pace has sent to: it knows their pauses
+    sent_to: dict = field(default_factory=dict)  # chat id -> key of the last message this pace sent it
     recent: collections.deque = field(default_factory=collections.deque)  # loop times of the last sends
     paused_until: float = 0.0  # loop time before which nothing is sent
     failures: int = 0  # temporary errors in a row
@@ -89,13 +89,14 @@ def _note_result(pace, result, now, failure_pause):
 
 
 async def send_paced(
-    provider, messages, *, pace, start_delay, interval, per_chat_interval, limit, in_flight, failure_pause
+    provider, messages, *, pace, start_delay, interval, stride, per_chat_interval, limit, in_flight, failure_pause
 ):
     """Send ``messages`` at ``start_delay + i * interval`` seconds from now; a message
     whose slot has passed is handed back rather than sent late.
 
-    ``pace`` is the channel's ChannelPace of this process; ``limit`` caps the sends in
-    any ``WINDOW``; ``in_flight`` (a semaphore) caps the requests waiting for an answer,
+    ``pace`` is the channel's ChannelPace of this process; ``stride`` is ``interval`` in
+    slots of the channel's rate (the slowdown the batch was paced at); ``limit`` caps the
+    sends in any ``WINDOW``; ``in_flight`` (a semaphore) caps the requests waiting for an answer,
     as many as the provider's client has connections; ``failure_pause`` is the first
     pause after temporary errors in a row.
     """
@@ -141,7 +142,7 @@ async def send_paced(
             recent.popleft()
         recent.append(now)
         pace.chat_ready[message.chat_id] = now + per_chat_interval * PER_CHAT_MARGIN
-        pace.sent_to.add(message.chat_id)
+        pace.sent_to[message.chat_id] = message.key
         task = asyncio.create_task(provider.send(message))
         task.add_done_callback(on_done)
         tasks.append(task)
@@ -150,14 +151,16 @@ async def send_paced(
     now = loop.time()
     for chat_id in [c for c, t in pace.chat_ready.items() if t <= now]:
         del pace.chat_ready[chat_id]
-    _adapt(pace, outcome, interval)
+    _adapt(pace, outcome, interval, stride)
     return outcome
 
 
-def _adapt(pace, outcome, interval):
+def _adapt(pace, outcome, interval, stride):
     started = len(outcome.results)
     if interval < FAST_SLOTS and outcome.late > LATE_SHARE * (started + outcome.late):
-        # half-way to the pace it managed (geometric mean): the CPU it gets varies
-        pace.slowdown *= math.sqrt((started + outcome.late) / max(started, 1))
+        # half-way from the batch's pace to the pace it managed (geometric mean): the CPU
+        # it gets varies. From the batch's pace, not the current one: batches claimed
+        # ahead at one pace and late for the same stall do not multiply it.
+        pace.slowdown = max(pace.slowdown, stride * math.sqrt((started + outcome.late) / max(started, 1)))
     elif not outcome.late:
         pace.slowdown = max(1.0, pace.slowdown * RELAX)

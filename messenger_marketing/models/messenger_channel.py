@@ -95,6 +95,14 @@ class MessengerChannel(models.Model):
     request_timeout = fields.Float("Request Timeout (s)", default=10.0)
     max_attempts = fields.Integer(default=5, help="Attempts before a temporary error becomes a failure.")
     pacing_next_slot = fields.Datetime(readonly=True, copy=False, help="Technical: first free sending slot.")
+    # The channel's last block of sending slots, on a grid at its rate (see
+    # messenger.dispatcher._reserve_window): a process that cannot send at the channel's
+    # rate uses every stride-th slot of it, and other processes take the slots between.
+    pacing_block_start = fields.Datetime("Block Start", readonly=True, copy=False)
+    pacing_block_interval = fields.Float("Block Slot Interval (s)", readonly=True, copy=False)
+    pacing_block_stride = fields.Float("Block Stride", readonly=True, copy=False)
+    pacing_block_count = fields.Integer("Block Sends per Process", readonly=True, copy=False)
+    pacing_block_phases = fields.Integer("Block Processes", readonly=True, copy=False)
     # -- behaviour ---------------------------------------------------------------------
     transactional_consent = fields.Selection(
         [("bound", "Every bound contact that has not blocked the bot"), ("subscribed", "Only subscribed contacts")],
@@ -174,6 +182,11 @@ class MessengerChannel(models.Model):
         "webhook_registered",
         "vk_server_id",
         "pacing_next_slot",
+        "pacing_block_start",
+        "pacing_block_interval",
+        "pacing_block_stride",
+        "pacing_block_count",
+        "pacing_block_phases",
         "last_operator_id",
         "last_error",
     )

@@ -2,9 +2,10 @@
 
 The run loop is ``core.dispatch`` (no Odoo in it); this model is its store. A claim takes
 a batch per channel (``messenger.message._claim_due``: ``FOR UPDATE SKIP LOCKED``, then
-``sending``, committed), reserves a sending window on the channel row so that any number
-of processes share the channel's rate limit, and hands the batch to the run's event
-loop; the batch's results are written in bulk and committed.
+``sending``, committed), takes its sending slots on the channel's grid (held on the
+channel row, see _reserve_window) so that any number of processes share the channel's
+rate limit, and hands the batch to the run's event loop; the batch's results are written
+in bulk and committed.
 
 A process killed mid-batch leaves its rows in ``sending``; the next run hands them back to
 the queue when the provider deduplicates resends, and otherwise marks them "outcome
@@ -22,7 +23,7 @@ import psycopg2
 
 from odoo import _, api, fields, models
 
-from ..core.dispatch import CLAIM_AHEAD, Job, Run, run_loop
+from ..core.dispatch import CLAIM_AHEAD, Job, Run, Window, run_loop
 from ..core.pacing import PER_CHAT_MARGIN
 from ..core.providers import BLOCKED, PERMANENT, SENT, TRANSIENT, OutgoingMessage
 from ..core.providers.base import OutgoingFile
@@ -151,57 +152,136 @@ class MessengerDispatcher(models.AbstractModel):
                 time.sleep(1)
 
     # -- claiming ----------------------------------------------------------------------
-    def _reserve_window(self, run, channel, count, interval):
-        """Reserve ``count`` sending slots on the channel row (shared by all processes)
-        and return the monotonic time of the first one."""
-        span = count * interval
+    def _reserve_window(self, run, channel, count, grid, stride):
+        """Sending slots for up to ``count`` messages on the channel's grid, whose slots are
+        ``grid`` seconds apart (1 / the rate it sends at), taking every ``stride``-th slot
+        (the process's slowdown: 1 when it keeps up with the rate). Returns the monotonic
+        time of the first slot, the seconds between two sends and how many messages the
+        slots are for (fewer than ``count`` when another process's block has fewer left).
+
+        Slots come in blocks (the channel row holds the last one): a block whose stride
+        leaves room between a process's sends (2 slots or more) lets other processes take
+        the slots 1, 2, … after each of them (its phases) from their first one at least
+        WINDOW_LEAD ahead. A process takes a free phase of the channel's last block before
+        it reserves a new block after it. Every grid slot goes to one send at most, so the
+        processes together never send faster than the channel's rate."""
+        joined = self._join_block(run, channel, count, grid, stride)
+        if joined:
+            return joined
+        span = count * stride * grid
+        # "opens" is read once, so that the block's start and the next free slot agree;
+        # it is read before the row's lock: a wait for it shortens the lead, by milliseconds
         self.env.cr.execute(
-            """UPDATE messenger_channel
-               SET pacing_next_slot = GREATEST(COALESCE(pacing_next_slot, '-infinity'),
-                                               clock_timestamp() AT TIME ZONE 'UTC'
-                                               + make_interval(secs => %(lead)s))
-                                      + make_interval(secs => %(span)s)
-               WHERE id = %(id)s
-               RETURNING pacing_next_slot - make_interval(secs => %(span)s), pacing_next_slot,
-                         EXTRACT(EPOCH FROM pacing_next_slot - (clock_timestamp() AT TIME ZONE 'UTC'))""",
-            {"span": span, "id": channel.id, "lead": WINDOW_LEAD},
+            """UPDATE messenger_channel c
+               SET pacing_block_start = GREATEST(COALESCE(c.pacing_next_slot, '-infinity'), t.opens),
+                   pacing_next_slot = GREATEST(COALESCE(c.pacing_next_slot, '-infinity'), t.opens)
+                                      + make_interval(secs => %(span)s),
+                   pacing_block_interval = %(grid)s, pacing_block_stride = %(stride)s,
+                   pacing_block_count = %(count)s, pacing_block_phases = 1
+               FROM (SELECT clock_timestamp() AT TIME ZONE 'UTC' + make_interval(secs => %(lead)s) AS opens) t
+               WHERE c.id = %(id)s
+               RETURNING c.pacing_block_start, c.pacing_next_slot,
+                         EXTRACT(EPOCH FROM c.pacing_block_start - clock_timestamp() AT TIME ZONE 'UTC')""",
+            {"span": span, "id": channel.id, "lead": WINDOW_LEAD, "grid": grid, "stride": stride, "count": count},
         )
-        start, end, seconds_to_end = self.env.cr.fetchone()
-        start_at = time.monotonic() + max(0.0, float(seconds_to_end) - span)
-        last_end, last_end_at = run.window_ends.get(channel.id, (None, None))
-        if start == last_end:
-            # right after our own last window: continue on our clock, exactly (converting
+        start, end, seconds_to_start = self.env.cr.fetchone()
+        start_at = time.monotonic() + max(0.0, float(seconds_to_start))
+        last = run.windows.get(channel.id)
+        if last and start == last.end:
+            # right after our own last block: continue on our clock, exactly (converting
             # between the database's clock and ours is off by a query's round trip)
-            start_at = last_end_at
-        run.window_ends[channel.id] = (end, start_at + span)
-        return start_at
+            start_at = last.end_at
+        run.windows[channel.id] = Window(block_start=start, end=end, end_at=start_at + span, created=True)
+        _logger.debug(
+            "Messenger channel %s: a block of %s sends at %.2f× the rate's interval, from %.3f s ahead",
+            channel.id,
+            count,
+            stride,
+            start_at - time.monotonic(),
+        )
+        return start_at, stride * grid, count
+
+    def _join_block(self, run, channel, count, grid, stride):
+        """Take the next free phase of the channel's last block, when it is on the same grid
+        (not the other lane of paid broadcasts), not ours, and has room for BATCH_MIN of our
+        sends after the lead; None when there is none. Returns as _reserve_window."""
+        last = run.windows.get(channel.id)
+        self.env.cr.execute(
+            """UPDATE messenger_channel SET pacing_block_phases = pacing_block_phases + 1
+               WHERE id = %(id)s AND pacing_block_interval = %(grid)s
+                 AND pacing_block_phases < floor(pacing_block_stride)
+                 AND pacing_block_start IS DISTINCT FROM %(own)s
+                 AND pacing_block_start + make_interval(secs => pacing_block_interval * pacing_block_stride
+                                                               * (pacing_block_count - %(min)s))
+                     >= clock_timestamp() AT TIME ZONE 'UTC' + make_interval(secs => %(lead)s)
+               RETURNING pacing_block_phases - 1, pacing_block_stride, pacing_block_count, pacing_block_start,
+                         pacing_block_start + make_interval(secs => pacing_block_interval * pacing_block_stride
+                                                                    * pacing_block_count),
+                         EXTRACT(EPOCH FROM pacing_block_start - clock_timestamp() AT TIME ZONE 'UTC')""",
+            {
+                "id": channel.id,
+                "grid": grid,
+                "own": last.block_start if last else None,
+                "min": BATCH_MIN,
+                "lead": WINDOW_LEAD,
+            },
+        )
+        row = self.env.cr.fetchone()
+        if not row:
+            return None
+        phase, block_stride, block_count, block_start, block_end, seconds_to_start = row
+        now = time.monotonic()
+        start_at = now + float(seconds_to_start)  # the block's first slot, on our clock
+        # a process slower than the block's creator takes every m-th slot of its phase
+        step = max(1, round(stride / block_stride))
+        # the block's rows of slots (block_stride grid slots each) from which we send: the
+        # first whose slot in our phase is at least WINDOW_LEAD ahead, then every step-th
+        first = max(0, math.ceil(((now + WINDOW_LEAD - start_at) / grid - phase) / block_stride))
+        sends = min(count, len(range(first, block_count, step)))
+        run.windows[channel.id] = Window(
+            block_start=block_start, end=block_end, end_at=start_at + block_count * block_stride * grid, created=False
+        )
+        _logger.debug(
+            "Messenger channel %s: phase %s of another process's block, %s sends from its row %s",
+            channel.id,
+            phase,
+            sends,
+            first,
+        )
+        return start_at + (first * block_stride + phase) * grid, step * block_stride * grid, sends
 
     def _release_window(self, run, channel_id):
         """A pause cut the channel's batches short and none is sending any more: give back
         the slots reserved after the pause, unless another process has reserved after ours
-        (the pause itself stays on the row for the others, see _carry_pause)."""
-        end, _end_at = run.window_ends.pop(channel_id, (None, None))
+        or sends in our block (the pause itself stays on the row for the others, see
+        _carry_pause)."""
+        window = run.windows.pop(channel_id, None)
+        if not window or not window.created:
+            return
         paused = max(run.pace(channel_id).paused_until - time.monotonic(), 0.0)
         self.env.cr.execute(
             """UPDATE messenger_channel
-               SET pacing_next_slot = clock_timestamp() AT TIME ZONE 'UTC' + make_interval(secs => %s)
-               WHERE id = %s AND pacing_next_slot = %s
+               SET pacing_next_slot = clock_timestamp() AT TIME ZONE 'UTC' + make_interval(secs => %s),
+                   pacing_block_start = NULL
+               WHERE id = %s AND pacing_next_slot = %s AND pacing_block_phases = 1
                  AND pacing_next_slot > clock_timestamp() AT TIME ZONE 'UTC' + make_interval(secs => %s)""",
-            (paused, channel_id, end, paused),
+            (paused, channel_id, window.end, paused),
         )
 
     def _carry_pause(self, job):
         """A "retry after" or an outage paused the channel: hold its first free slot until
         the pause ends, so that the next run, and every other process, waits too (the run's
-        own pace ends with the run)."""
+        own pace ends with the run); a block that starts before then takes no more processes."""
         seconds = job.pace.paused_until - time.monotonic()
         if seconds <= 0:
             return
         self.env.cr.execute(
-            """UPDATE messenger_channel
-               SET pacing_next_slot = GREATEST(COALESCE(pacing_next_slot, '-infinity'),
-                                               clock_timestamp() AT TIME ZONE 'UTC' + make_interval(secs => %s))
-               WHERE id = %s""",
+            """UPDATE messenger_channel c
+               SET pacing_next_slot = GREATEST(COALESCE(c.pacing_next_slot, '-infinity'), t.ends),
+                   pacing_block_start = CASE WHEN c.pacing_block_start < t.ends THEN NULL
+                                             ELSE c.pacing_block_start END
+               FROM (SELECT clock_timestamp() AT TIME ZONE 'UTC' + make_interval(secs => %s) AS ends) t
+               WHERE c.id = %s""",
             (seconds, job.channel.id),
         )
 
@@ -228,7 +308,12 @@ class MessengerDispatcher(models.AbstractModel):
             # sequence of windows: the others never go faster than the channel's limit
             paid = Message._due_paid_broadcast(channel.id, _now())
             rate = channel._effective_rate(paid)
-            interval = pace.slowdown / rate
+            grid = 1 / rate
+            if channel.id not in run.windows and channel.pacing_block_interval == grid:
+                # the run's first batch on the channel: at the pace the last block was
+                # sent at, not at the channel's rate, whose slots a slower process misses
+                pace.slowdown = max(pace.slowdown, channel.pacing_block_stride)
+            interval = pace.slowdown * grid
             claimed_at = _now()
             size = int(min(BATCH_MAX, max(BATCH_MIN, BATCH_SECONDS / interval)))
             messages = Message._claim_due(channel.id, size, claimed_at, paid_broadcast=paid)
@@ -253,7 +338,11 @@ class MessengerDispatcher(models.AbstractModel):
             if not outgoing:
                 continue
             if provider.paced:
-                start_at = self._reserve_window(run, channel, len(outgoing), interval)
+                start_at, interval, taken = self._reserve_window(run, channel, len(outgoing), grid, pace.slowdown)
+                if taken < len(outgoing):
+                    # another process's block had fewer slots left: the rest is claimed again
+                    Message._hand_back([(o.key, claimed_at) for o in outgoing[taken:]])
+                    outgoing = outgoing[:taken]
             else:  # nothing leaves Odoo: no slots to keep
                 interval, start_at = 0.0, time.monotonic()
             run.busy_until[channel.id] = start_at + len(outgoing) * interval
@@ -270,6 +359,7 @@ class MessengerDispatcher(models.AbstractModel):
                     concurrency=concurrency,
                     failure_pause=self._param("retry_base_seconds", 10),
                     pace=pace,
+                    stride=interval / grid,
                 )
             )
         return jobs
@@ -277,18 +367,18 @@ class MessengerDispatcher(models.AbstractModel):
     def _note_recent_chats(self, pace, channel, messages):
         """The chats of the batch that got a message shortly before from an earlier run or
         another process: their pause goes on, as the provider counts it. (The time written
-        as sent is a little after the send: the pause is at least the provider's. Chats this
-        run sent to, it times itself, from the send.)"""
+        as sent is a little after the send: the pause is at least the provider's. A chat
+        whose last message this run sent, it times itself, from the send; another process
+        may have sent to it since, which the database tells.)"""
         pause = (channel.per_chat_interval or 0.0) * PER_CHAT_MARGIN
         if not pause:
             return
         now = _now()
-        others = messages.contact_id.filtered(lambda c: c.chat_id not in pace.sent_to)
-        if not others:
-            return
-        last = self.env["messenger.message"]._last_sent(others, now - timedelta(seconds=pause))
+        last = self.env["messenger.message"]._last_sent(messages.contact_id, now - timedelta(seconds=pause))
         monotonic = time.monotonic()
-        for contact, sent_at in last.items():
+        for contact, (message_id, sent_at) in last.items():
+            if pace.sent_to.get(contact.chat_id) == message_id:
+                continue
             ready = monotonic + pause - (now - sent_at).total_seconds()
             pace.chat_ready[contact.chat_id] = max(pace.chat_ready.get(contact.chat_id, 0.0), ready)
 

@@ -723,14 +723,14 @@ class MessengerMessage(models.Model):
 
     @api.model
     def _last_sent(self, contacts, since):
-        """{contact: when its last message was written as sent}, for those sent to after ``since``."""
+        """{contact: (id, sent_at) of its last message written as sent}, for those sent to after ``since``."""
         self.flush_model(["contact_id", "sent_at"])
         self.env.cr.execute(
-            """SELECT contact_id, max(sent_at) FROM messenger_message
-               WHERE contact_id = ANY(%s) AND sent_at > %s GROUP BY contact_id""",
+            """SELECT DISTINCT ON (contact_id) contact_id, id, sent_at FROM messenger_message
+               WHERE contact_id = ANY(%s) AND sent_at > %s ORDER BY contact_id, sent_at DESC, id DESC""",
             [contacts.ids, since],
         )
-        return {contacts.browse(contact_id): sent_at for contact_id, sent_at in self.env.cr.fetchall()}
+        return {contacts.browse(contact_id): (id_, sent_at) for contact_id, id_, sent_at in self.env.cr.fetchall()}
 
     @api.model
     def _claimed_before(self, before):

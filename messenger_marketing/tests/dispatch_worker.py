@@ -2,14 +2,16 @@
 Odoo host runs it. The fault tests kill it, cut its database connection, or run two at
 once; it is not a test module.
 
-    python3 dispatch_worker.py <odoo config file> <database> <channel ids, comma-separated> <seconds>
+    python3 dispatch_worker.py <odoo config file> <database> <channel ids, comma-separated> <seconds> [--debug]
 
 Prints ``READY`` once the registry is loaded, then dispatches (committing as the cron
 does) until nothing of those channels is queued or sending, or the seconds are over, and
 prints ``DONE <messages handed to providers>``; ``DB-ERROR <message>`` (exit code 3) when
-the database connection broke.
+the database connection broke. ``--debug`` logs each batch of the dispatcher (on standard
+error).
 """
 
+import logging
 import sys
 import time
 
@@ -22,6 +24,7 @@ def say(line):
 
 def main():
     conf, db, ids, seconds = sys.argv[1:5]
+    debug = "--debug" in sys.argv[5:]
     channel_ids = [int(i) for i in ids.split(",")]
     import psycopg2
 
@@ -29,6 +32,8 @@ def main():
     from odoo import api
 
     odoo.tools.config.parse_config(["-c", conf, "-d", db, "--log-level=warn", "--max-cron-threads=0"])
+    if debug:
+        logging.getLogger("odoo.addons.messenger_marketing.models.messenger_dispatcher").setLevel(logging.DEBUG)
     registry = odoo.modules.registry.Registry(db)
     say("READY")
     handled = 0

@@ -91,7 +91,7 @@ PROVIDERS = {
 class _Worker:
     """A dispatcher process (see dispatch_worker.py)."""
 
-    def __init__(self, channel_ids, seconds):
+    def __init__(self, channel_ids, seconds, debug=False):
         self.log = tempfile.NamedTemporaryFile("w+", prefix="messenger-worker-", suffix=".log")  # noqa: SIM115
         command = [
             sys.executable,
@@ -100,6 +100,7 @@ class _Worker:
             get_db_name(),
             ",".join(map(str, channel_ids)),
             str(seconds),
+            *(["--debug"] if debug else []),
         ]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.log, text=True)
         self.lines = []
@@ -130,9 +131,11 @@ class _Worker:
     def output(self):
         return "\n".join(line.strip() for line in self.lines if line.strip())
 
-    def tail(self):
+    def tail(self, size=3000):
+        """The end of the process's log (None: all of it)."""
         self.log.seek(0)
-        return self.log.read()[-3000:]
+        text = self.log.read()
+        return text[-size:] if size else text
 
     def close(self):
         if self.process.poll() is None:
