@@ -27,6 +27,7 @@ from ..core.dispatch import CLAIM_AHEAD, Job, Run, Window, run_loop
 from ..core.pacing import PER_CHAT_MARGIN
 from ..core.providers import BLOCKED, PERMANENT, SENT, TRANSIENT, OutgoingMessage
 from ..core.providers.base import OutgoingFile
+from .messenger_message import DEFER_CONVERSATION
 from .messenger_route import FALLBACK_KINDS
 
 _logger = logging.getLogger(__name__)
@@ -115,7 +116,8 @@ class MessengerDispatcher(models.AbstractModel):
         that fall due within the budget, and schedules the cron for the ones after it."""
         if auto_commit is None:
             auto_commit = not getattr(threading.current_thread(), "testing", False)
-        self = self.sudo()  # noqa: PLW0642 - the dispatcher acts for every company
+        # the dispatcher acts for every company, and leaves the conversations to their cron
+        self = self.sudo().with_context(**{DEFER_CONVERSATION: True})  # noqa: PLW0642
         deadline = time.monotonic() + time_budget
         self._recover_interrupted()
         self._fall_back_stalled(channel_ids)

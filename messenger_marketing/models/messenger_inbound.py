@@ -126,6 +126,7 @@ class MessengerInbound(models.AbstractModel):
         with the customer as its author (a guest: never a partner, who could be a portal
         user or be e-mailed). Returns the messenger.message."""
         channel = contact._conversation()
+        self.env["messenger.message"]._show_pending(contact)
         posted = channel._messenger_post(plaintext2html(text or ""), guest=contact.guest_id)
         message = self.env["messenger.message"].create(
             {

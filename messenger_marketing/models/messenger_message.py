@@ -38,6 +38,8 @@ FAILURE_TYPES = [
 STATUS_ORDER = ["queued", "held", "sending", "uncertain", "sent", "delivered", "read", "received"]
 # The context key under which the transition methods write ``state``.
 _IN_TRANSITION = "messenger_message_transition"
+# In the context of the dispatcher: its messages are shown in their conversations after it.
+DEFER_CONVERSATION = "messenger_defer_conversation"
 
 
 class MessengerMessage(models.Model):
@@ -116,6 +118,9 @@ class MessengerMessage(models.Model):
         copy=False,
         help="How the message shows in the contact's conversation in Discuss.",
     )
+    # Sent by the dispatcher, to be shown in the conversation by its own cron (see
+    # _show_in_conversation); NULL or false otherwise.
+    conversation_pending = fields.Boolean("Waiting for the Conversation", readonly=True, copy=False)
     media_ids = fields.One2many("messenger.media", "message_id", "Files Received")
     attachment_id = fields.Many2one(
         "ir.attachment",
@@ -219,6 +224,11 @@ class MessengerMessage(models.Model):
                ON messenger_message (channel_id, create_date)
                WHERE state = 'queued' AND direction = 'out' AND kind IN ('transactional', 'service')"""
         )
+        # The dispatcher's sent messages waiting to be shown in their conversations.
+        self.env.cr.execute(
+            """CREATE INDEX IF NOT EXISTS messenger_message_conversation_pending_idx
+               ON messenger_message (contact_id, id) WHERE conversation_pending"""
+        )
         # ...and checks that a chat has no older pending message.
         self.env.cr.execute(
             """CREATE INDEX IF NOT EXISTS messenger_message_pending_contact_idx
@@ -294,7 +304,11 @@ class MessengerMessage(models.Model):
         (sent, failed, cancelled): the transaction that queued it (an order's confirmation,
         a webhook) only wrote rows. A campaign's messages join only conversations that
         exist: a launch reaches 100,000 people, most of whom never write back. Those shown
-        already show their new status."""
+        already show their new status.
+
+        The dispatcher only marks its messages for the conversation cron: a conversation's
+        first post (a channel, a guest, a member) costs several times a send, and at 1,000
+        messages a second it held the sending loop back (bench/README.md, "At the limit")."""
         new = self.filtered(
             lambda m: (
                 m.direction == "out"
@@ -303,8 +317,37 @@ class MessengerMessage(models.Model):
                 and (m.kind != "marketing" or m.contact_id.discuss_channel_id)
             )
         )
-        new._post_to_conversation()
+        if new and self.env.context.get(DEFER_CONVERSATION):
+            new.sudo().conversation_pending = True
+            self.env.ref("messenger_marketing.ir_cron_messenger_conversation")._trigger()
+        else:
+            new._post_to_conversation()
         self._sync_conversation_status()
+
+    @api.model
+    def _cron_show_in_conversation(self, limit=500):
+        """Show the dispatcher's sent messages in their conversations, oldest first."""
+        self.flush_model(["conversation_pending"])
+        self.env.cr.execute(
+            """SELECT id FROM messenger_message WHERE conversation_pending
+               ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED""",
+            [limit],
+        )
+        messages = self.browse([row[0] for row in self.env.cr.fetchall()])
+        messages._post_to_conversation()
+        if len(messages) == limit:  # more wait: the next run takes them
+            self.env.ref("messenger_marketing.ir_cron_messenger_conversation")._trigger()
+        return messages
+
+    def _show_pending(self, contact):
+        """Before a customer's message joins the conversation: what the dispatcher sent
+        them and the cron has not shown yet, so that the conversation keeps its order."""
+        self.flush_model(["conversation_pending"])
+        self.env.cr.execute(
+            "SELECT id FROM messenger_message WHERE contact_id = %s AND conversation_pending ORDER BY id",
+            [contact.id],
+        )
+        self.browse([row[0] for row in self.env.cr.fetchall()])._post_to_conversation()
 
     def _post_to_conversation(self):
         """Show the messages in their contacts' conversations, in order, each once."""
@@ -320,6 +363,9 @@ class MessengerMessage(models.Model):
                 guest=message.contact_id.guest_id if inbound else None,
             )
             message.sudo().discuss_message_id = posted
+        pending = self.filtered("conversation_pending")
+        if pending:
+            pending.sudo().conversation_pending = False
 
     def _conversation_body(self):
         """The message as the conversation shows it: its text, its picture and file, its buttons."""

@@ -65,7 +65,11 @@ class MessengerCase(TelegramSetupMixin, TransactionCase):
         )
 
     def dispatch(self, budget=60):
-        return self.env["messenger.dispatcher"]._dispatch(time_budget=budget, channel_ids=self.channel.ids)
+        """A dispatcher run, then the conversation cron it triggers (which shows what it
+        sent in the conversations)."""
+        sent = self.env["messenger.dispatcher"]._dispatch(time_budget=budget, channel_ids=self.channel.ids)
+        self.env["messenger.message"]._cron_show_in_conversation()
+        return sent
 
 
 # requests' own send, before Odoo's test framework wraps it (see _request_handler)
@@ -166,7 +170,9 @@ class ProvidersSetupMixin:
         its own answer."""
         self.env.cr.execute("UPDATE messenger_channel SET pacing_next_slot = NULL WHERE id = %s", [channel.id])
         channel.invalidate_recordset(["pacing_next_slot"])
-        return self.env["messenger.dispatcher"]._dispatch(time_budget=budget, channel_ids=channel.ids)
+        sent = self.env["messenger.dispatcher"]._dispatch(time_budget=budget, channel_ids=channel.ids)
+        self.env["messenger.message"]._cron_show_in_conversation()
+        return sent
 
 
 class WebhookMixin:

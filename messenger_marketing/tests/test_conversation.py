@@ -314,6 +314,42 @@ class TestConversation(MessengerCase):
         self.assertEqual(other_row.state, "sent")
         self.assertFalse(stranger.discuss_channel_id, "a campaign makes no conversation of its own")
 
+    def test_the_dispatcher_leaves_conversations_to_their_cron(self):
+        """The sending loop does not make conversations: what the dispatcher sent waits
+        for the conversation cron it triggers, which shows it in order; a customer's
+        message pulls in what was sent to them before it."""
+        first, second = self.make_contacts(2, start=7000)
+        Message = self.env["messenger.message"]
+        rows = Message.create(
+            [
+                {"channel_id": self.channel.id, "contact_id": contact.id, "kind": "transactional", "body": body}
+                for contact, body in ((first, "Order confirmed"), (first, "Order shipped"), (second, "Order paid"))
+            ]
+        )
+        cron = self.env.ref("messenger_marketing.ir_cron_messenger_conversation")
+        triggers = self.env["ir.cron.trigger"].search_count([("cron_id", "=", cron.id)])
+        self.env["messenger.dispatcher"]._dispatch(time_budget=5, channel_ids=self.channel.ids)
+        self.assertEqual(set(rows.mapped("state")), {"sent"})
+        self.assertEqual(rows.mapped("conversation_pending"), [True] * 3)
+        self.assertFalse(rows.discuss_message_id, "nothing shown from inside the sending loop")
+        self.assertFalse((first | second).discuss_channel_id)
+        self.assertGreater(self.env["ir.cron.trigger"].search_count([("cron_id", "=", cron.id)]), triggers)
+
+        # the second person answers before the cron ran: their order message comes first
+        self.env["messenger.inbound"]._process(
+            self.channel, [InboundEvent(event_id="dc1", kind="message", chat_id=second.chat_id, text="Thanks!")]
+        )
+        thread = second.discuss_channel_id.message_ids.sorted("id")
+        self.assertEqual([html2plaintext(m.body) for m in thread], ["Order paid", "Thanks!"])
+        self.assertFalse(rows[2].conversation_pending)
+
+        shown = Message._cron_show_in_conversation()
+        self.assertEqual(shown, rows[:2])
+        thread = first.discuss_channel_id.message_ids.sorted("id")
+        self.assertEqual([html2plaintext(m.body) for m in thread], ["Order confirmed", "Order shipped"])
+        self.assertEqual(rows.mapped("conversation_pending"), [False] * 3)
+        self.assertFalse(Message._cron_show_in_conversation(), "each message is shown once")
+
     def test_contact_form_opens_the_conversation_in_discuss(self):
         contact = self.make_contacts(1)
         contact.sudo()._note_incoming("hi")
