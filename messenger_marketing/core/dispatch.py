@@ -155,7 +155,6 @@ def run_loop(store, run, deadline, sleep=time.sleep):
     handled = 0
     first = True
     while True:
-        jobs = []
         if first or clock() < deadline:
             store.commit()
             store.begin()
@@ -166,7 +165,7 @@ def run_loop(store, run, deadline, sleep=time.sleep):
             first = False
         handled += write_done(store, run)
         if run.batches:
-            run.wait(seconds_to_next_claim(run, deadline, claimed=bool(jobs)))
+            run.wait(seconds_to_next_claim(run, deadline))
             continue
         wait = store.seconds_to_next_due()
         if wait is None:
@@ -202,18 +201,13 @@ def write_done(store, run):
     return handled
 
 
-def seconds_to_next_claim(run, deadline, claimed=False):
+def seconds_to_next_claim(run, deadline):
     """While batches are out: how long until a channel's next batch is to be claimed
-    (None: until a batch is done). Right after a claim that gave batches (``claimed``), a
-    channel whose reserved windows end within CLAIM_AHEAD is claimed for again at once:
-    windows shorter than that (a fast channel) then follow each other without the gap of a
-    claim, and other processes find windows ahead whose free slots they can take."""
+    (None: until a batch is done). Not at once after a claim, even for windows shorter
+    than CLAIM_AHEAD: claims then piled up ahead of late batches, and a single process lost
+    a tenth of a channel's rate at its limit (bench/README.md, "At the limit")."""
     now = run.clock()
     if now >= deadline:
         return None
-    upcoming = [
-        max(end - CLAIM_AHEAD - now, 0.0)
-        for end in run.busy_until.values()
-        if end - CLAIM_AHEAD > now or (claimed and end > now)
-    ]
-    return min(upcoming) if upcoming else None
+    upcoming = [end - CLAIM_AHEAD for end in run.busy_until.values() if end - CLAIM_AHEAD > now]
+    return min(upcoming) - now if upcoming else None
