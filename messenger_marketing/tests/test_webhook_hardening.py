@@ -296,12 +296,12 @@ class TestFailedEvents(WebhookCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.MailMessage = type(cls.env["mail.message"])
+        cls.MessengerMessage = type(cls.env["messenger.message"])
         cls.env["ir.config_parameter"].sudo().set_param("messenger_marketing.webhook_retry_base_seconds", "60")
 
     def broken(self):
-        """mail.message cannot be created: every handler that writes the chatter fails."""
-        return patch.object(self.MailMessage, "create", broken_mail)
+        """No message can be stored (a full disk): every handler that records one fails."""
+        return patch.object(self.MessengerMessage, "create", broken_mail)
 
     def incoming(self, code="telegram"):
         self.env.invalidate_all()
