@@ -123,8 +123,9 @@ class DiscussChannel(models.Model):
         defaults, its checks of attachments that such a message has none of), and no
         stored field depends on a message's columns. Each value goes through its field's
         own conversion (the body is sanitized as the ORM would), the defaults of the
-        fields it leaves out and the sender's address are mail.message's own, and the channel's cached messages are
-        dropped as the ORM would (``tests/test_conversation.py`` compares both rows)."""
+        fields it leaves out and the sender's address are mail.message's own, and the
+        channel's cached messages are dropped as the ORM would (``tests/test_conversation.py``
+        compares both rows)."""
         Message = self.env["mail.message"].sudo()
         values = dict(values)
         if "email_from" not in values:
@@ -165,10 +166,17 @@ class DiscussChannel(models.Model):
         (members but the author, with an active partner, not muted, whose user's settings
         are not muted), in one query instead of an ORM search over four joins, on the
         webhook's path. The rest (mentions, an operator's posts) is Discuss's."""
-        pids = msg_vals.get("partner_ids") if msg_vals else message.partner_ids.ids
-        if self.channel_type != "messenger" or pids or not msg_vals or msg_vals.get("message_type") != "comment":
+        if (
+            self.channel_type != "messenger"
+            or not msg_vals
+            or msg_vals.get("partner_ids")
+            or msg_vals.get("message_type") != "comment"
+        ):
             return super()._notify_get_recipients(message, msg_vals, **kwargs)
-        self.env.flush_all()
+        self.env["discuss.channel.member"].flush_model(["channel_id", "partner_id", "mute_until_dt"])
+        self.env["res.partner"].flush_model(["active", "lang", "partner_share"])
+        self.env["res.users"].flush_model(["partner_id"])
+        self.env["res.users.settings"].flush_model(["user_id", "mute_until_dt"])
         self.env.cr.execute(
             """SELECT DISTINCT p.id, p.lang, p.partner_share
                FROM discuss_channel_member m JOIN res_partner p ON p.id = m.partner_id AND p.active

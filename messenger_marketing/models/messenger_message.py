@@ -327,13 +327,7 @@ class MessengerMessage(models.Model):
     @api.model
     def _cron_show_in_conversation(self, limit=500):
         """Show the dispatcher's sent messages in their conversations, oldest first."""
-        self.flush_model(["conversation_pending"])
-        self.env.cr.execute(
-            """SELECT id FROM messenger_message WHERE conversation_pending
-               ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED""",
-            [limit],
-        )
-        messages = self.browse([row[0] for row in self.env.cr.fetchall()])
+        messages = self._conversation_pending(limit=limit)
         messages._post_to_conversation()
         if len(messages) == limit:  # more wait: the next run takes them
             self.env.ref("messenger_marketing.ir_cron_messenger_conversation")._trigger()
@@ -342,12 +336,20 @@ class MessengerMessage(models.Model):
     def _show_pending(self, contact):
         """Before a customer's message joins the conversation: what the dispatcher sent
         them and the cron has not shown yet, so that the conversation keeps its order."""
-        self.flush_model(["conversation_pending"])
+        self._conversation_pending(contact=contact)._post_to_conversation()
+
+    @api.model
+    def _conversation_pending(self, contact=None, limit=None):
+        """The messages waiting to be shown in their conversations (of ``contact``), oldest
+        first, locked: the cron and a webhook never post the same one."""
+        self.flush_model(["conversation_pending", "contact_id"])
         self.env.cr.execute(
-            "SELECT id FROM messenger_message WHERE contact_id = %s AND conversation_pending ORDER BY id",
-            [contact.id],
+            """SELECT id FROM messenger_message
+               WHERE conversation_pending AND (%(contact)s IS NULL OR contact_id = %(contact)s)
+               ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED""",
+            {"contact": contact.id if contact else None, "limit": limit},
         )
-        self.browse([row[0] for row in self.env.cr.fetchall()])._post_to_conversation()
+        return self.browse([row[0] for row in self.env.cr.fetchall()])
 
     def _post_to_conversation(self):
         """Show the messages in their contacts' conversations, in order, each once."""

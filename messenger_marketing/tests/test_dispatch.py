@@ -1,3 +1,4 @@
+import contextlib
 import itertools
 import time
 from types import SimpleNamespace
@@ -103,6 +104,16 @@ class TestDispatch(MessengerCase):
         finally:
             run.close()
 
+    @contextlib.contextmanager
+    def runs(self, count):
+        """``count`` dispatcher runs, as many processes, closed after."""
+        runs = [Run() for _i in range(count)]
+        try:
+            yield runs
+        finally:
+            for run in runs:
+                run.close()
+
     def _slots(self, window):
         start_at, interval, count = window
         return [start_at + i * interval for i in range(count)]
@@ -114,8 +125,7 @@ class TestDispatch(MessengerCase):
         one take. No slot is used twice."""
         Dispatcher = self.env["messenger.dispatcher"]
         grid = 0.5  # 2 messages/s: the slots are far apart, whatever the machine's speed
-        runs = [Run() for _i in range(5)]
-        try:
+        with self.runs(5) as runs:
             first = Dispatcher._reserve_window(runs[0], self.channel, 20, grid, 3.0)  # 30 s of slots
             second = Dispatcher._reserve_window(runs[1], self.channel, 40, grid, 3.0)
             third = Dispatcher._reserve_window(runs[2], self.channel, 20, grid, 3.2)
@@ -123,9 +133,6 @@ class TestDispatch(MessengerCase):
             # a process twice as slow as the block: every second slot of its phase
             slower = Dispatcher._reserve_window(runs[4], self.channel, 20, grid, 6.0)
             again = Dispatcher._reserve_window(runs[0], self.channel, 20, grid, 3.0)
-        finally:
-            for run in runs:
-                run.close()
         self.assertEqual(first[1:], (1.5, 20))
         self.assertEqual(second[1:], (1.5, 20), "the block's 20 sends, not the 40 asked for")
         self.assertEqual(third[1:], (1.5, 20))
@@ -140,26 +147,18 @@ class TestDispatch(MessengerCase):
 
     def test_a_process_never_takes_two_phases_of_one_block(self):
         Dispatcher = self.env["messenger.dispatcher"]
-        first, second = Run(), Run()
-        try:
+        with self.runs(2) as (first, second):
             block = Dispatcher._reserve_window(first, self.channel, 20, 0.5, 3.0)
             again = Dispatcher._reserve_window(first, self.channel, 20, 0.5, 3.0)
             other = Dispatcher._reserve_window(second, self.channel, 20, 0.5, 3.0)
-        finally:
-            first.close()
-            second.close()
         self.assertGreater(again[0] - block[0], 30 - 0.05, "a block of its own after the first")
         self.assertAlmostEqual(other[0] - again[0], 0.5, delta=0.05, msg="another process takes its free phase")
 
     def test_a_paid_broadcast_never_joins_a_block_of_the_other_lane(self):
         Dispatcher = self.env["messenger.dispatcher"]
-        first, second = Run(), Run()
-        try:
+        with self.runs(2) as (first, second):
             free = Dispatcher._reserve_window(first, self.channel, 20, 0.5, 3.0)
             paid = Dispatcher._reserve_window(second, self.channel, 20, 0.001, 3.0)
-        finally:
-            first.close()
-            second.close()
         self.assertGreater(paid[0] - free[0], 30 - 0.05, "after the other lane's block")
 
     def test_a_pause_closes_the_grid_to_other_processes(self):
@@ -168,8 +167,7 @@ class TestDispatch(MessengerCase):
         (the block is not given back). Every process's next slot is after the pause."""
         Dispatcher = self.env["messenger.dispatcher"]
         grid = 0.5
-        first, second, third = Run(), Run(), Run()
-        try:
+        with self.runs(3) as (first, second, third):
             block = Dispatcher._reserve_window(first, self.channel, 20, grid, 4.0)  # 40 s of slots
             joined = Dispatcher._reserve_window(second, self.channel, 20, grid, 4.0)
             self.assertAlmostEqual(joined[0] - block[0], grid, delta=0.05)
@@ -178,10 +176,6 @@ class TestDispatch(MessengerCase):
             Dispatcher._carry_pause(SimpleNamespace(pace=pace, channel=self.channel))
             Dispatcher._release_window(first, self.channel.id)  # its batch ended: it gives back what it can
             later = Dispatcher._reserve_window(third, self.channel, 20, grid, 4.0)
-        finally:
-            first.close()
-            second.close()
-            third.close()
         self.assertGreater(later[0] - block[0], 40 - 0.05, "not the block's free phase, nor its given-back slots")
         self.channel.invalidate_recordset()
         self.assertEqual(self.channel.pacing_block_phases, 1, "a new block")
@@ -189,15 +183,11 @@ class TestDispatch(MessengerCase):
     def test_a_pause_holds_for_a_process_without_a_block(self):
         """The pause alone (no block to join): the other process's slots start after it."""
         Dispatcher = self.env["messenger.dispatcher"]
-        first, second = Run(), Run()
-        try:
+        with self.runs(2) as (first, second):
             pace = first.pace(self.channel.id)
             pace.paused_until = time.monotonic() + 3
             Dispatcher._carry_pause(SimpleNamespace(pace=pace, channel=self.channel))
             start_at, _interval, _count = Dispatcher._reserve_window(second, self.channel, 20, 0.01, 4.0)
-        finally:
-            first.close()
-            second.close()
         self.assertGreater(start_at - time.monotonic(), 2.5)
 
     def test_a_campaign_slot_later_does_not_hold_a_reply(self):
