@@ -1,1 +1,2 @@
 from . import controllers, models, wizards
+from .hooks import post_load

@@ -58,5 +58,6 @@
         ],
         "web.assets_tests": ["messenger_marketing/static/src/tours/*.js"],
     },
+    "post_load": "post_load",
     "installable": True,
 }
