@@ -26,7 +26,11 @@ class MessengerWebhook(http.Controller):
         check (secret header, signature) authenticates the call. A provider may first
         check the address itself (Meta's GET challenge, VK's confirmation request), which
         the provider answers. Refusals are logged without any secret, and store nothing."""
-        channel = request.env["messenger.channel"].sudo().search([("webhook_key", "=", key)], limit=1)
+        Channel = request.env["messenger.channel"].sudo()
+        # found and read in one query, as reading any of its columns would read them: the
+        # provider reads its credentials, and every request, a refused one too, needs it
+        columns = [name for name, field in Channel._fields.items() if field.column_type and field.prefetch is True]
+        channel = Channel.search_fetch([("webhook_key", "=", key)], columns, limit=1)
         if not key or not channel:
             _logger.warning("Messenger webhook: unknown channel key from %s", request.httprequest.remote_addr)
             return self._answer(WebhookReply(404, {"ok": False, "error": "unknown channel"}))
