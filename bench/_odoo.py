@@ -120,3 +120,22 @@ def describe(env):
             versions.append(f"{name} -")
     base = f"Python {platform.python_version()}, Odoo {odoo.release.version}, PostgreSQL {server}"
     print(f"versions: {base}, " + ", ".join(versions))
+
+
+def postgres_cpu():
+    """CPU seconds used so far by each of PostgreSQL's processes (every database's: on a
+    quiet machine, this benchmark's), by process id."""
+    import psutil
+
+    found = {}
+    for process in psutil.process_iter(["name", "cpu_times"]):
+        times = process.info["cpu_times"]
+        if process.info["name"] == "postgres" and times:
+            found[process.pid] = times.user + times.system
+    return found
+
+
+def postgres_cpu_since(before):
+    """PostgreSQL's CPU seconds since the reading ``before`` (a backend that ended
+    meanwhile is not counted: the figure is a lower bound)."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in postgres_cpu().items())

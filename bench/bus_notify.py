@@ -18,8 +18,6 @@ import os
 import sys
 import time
 
-import psutil
-
 sys.path.insert(0, os.path.dirname(__file__))
 import _odoo
 
@@ -27,25 +25,16 @@ DB = os.environ.get("MESSENGER_BENCH_DB", "messenger_bench")
 MODULES = "messenger_marketing,mass_mailing_sms"  # the campaign benchmark's database, shared
 
 
-def postgres_cpu():
-    total = 0.0
-    for process in psutil.process_iter(["name", "cpu_times"]):
-        times = process.info["cpu_times"]
-        if process.info["name"] == "postgres" and times:
-            total += times.user + times.system
-    return total
-
-
 def notify(count):
     """(Odoo CPU ms, PostgreSQL CPU ms, wall ms) per notification, as bus.bus sends them."""
     import odoo
 
-    cpu, pg, wall = time.process_time(), postgres_cpu(), time.perf_counter()
+    cpu, pg, wall = time.process_time(), _odoo.postgres_cpu(), time.perf_counter()
     for _i in range(count):
         with odoo.sql_db.db_connect("postgres").cursor() as cr:
             cr.execute("SELECT pg_notify('imbus', %s)", ['["messenger-bench"]'])
-    scale = 1000 / count
-    return (time.process_time() - cpu) * scale, (postgres_cpu() - pg) * scale, (time.perf_counter() - wall) * scale
+    cpu, pg, wall = time.process_time() - cpu, _odoo.postgres_cpu_since(pg), time.perf_counter() - wall
+    return 1000 * cpu / count, 1000 * pg / count, 1000 * wall / count
 
 
 def main():

@@ -248,23 +248,11 @@ def server_cpu(server):
     return total
 
 
-def postgres_cpu():
-    """CPU seconds used so far by each of PostgreSQL's processes (every database's: on a
-    quiet machine, this benchmark's), by process id."""
-    found = {}
-    for process in psutil.process_iter(["name", "cpu_times"]):
-        times = process.info["cpu_times"]
-        if process.info["name"] == "postgres" and times:
-            found[process.pid] = times.user + times.system
-    return found
-
-
 def cpu_since(postgres_before, own_before):
-    """PostgreSQL's and this load generator's CPU seconds since the readings given (a
-    backend that ended meanwhile is not counted: PostgreSQL's figure is a lower bound)."""
-    postgres = sum(cpu - postgres_before.get(pid, 0.0) for pid, cpu in postgres_cpu().items())
+    """PostgreSQL's (a lower bound) and this load generator's CPU seconds since the
+    readings given."""
     own = psutil.Process().cpu_times()
-    return postgres, own.user + own.system - own_before
+    return _odoo.postgres_cpu_since(postgres_before), own.user + own.system - own_before
 
 
 def percentile(values, share):
@@ -313,7 +301,7 @@ def main():
         failed = 0
         for n, rate in enumerate(args.rates):
             chunk = bodies[n * step : (n + 1) * step]
-            cpu, pg, own = server_cpu(server), postgres_cpu(), psutil.Process().cpu_times()
+            cpu, pg, own = server_cpu(server), _odoo.postgres_cpu(), psutil.Process().cpu_times()
             statuses, latencies, resent, seconds = asyncio.run(post_all(url, headers, chunk, rate))
             cpu = server_cpu(server) - cpu
             pg, generator = cpu_since(pg, own.user + own.system)

@@ -5,6 +5,7 @@ from odoo import http
 from odoo.http import request
 
 from ..core.providers import WebhookRejectedError, WebhookReply
+from ..models.messenger_inbound import prefetched_columns
 
 _logger = logging.getLogger(__name__)
 
@@ -27,10 +28,9 @@ class MessengerWebhook(http.Controller):
         check the address itself (Meta's GET challenge, VK's confirmation request), which
         the provider answers. Refusals are logged without any secret, and store nothing."""
         Channel = request.env["messenger.channel"].sudo()
-        # found and read in one query, as reading any of its columns would read them: the
-        # provider reads its credentials, and every request, a refused one too, needs it
-        columns = [name for name, field in Channel._fields.items() if field.column_type and field.prefetch is True]
-        channel = Channel.search_fetch([("webhook_key", "=", key)], columns, limit=1)
+        # found and read in one query: the provider reads its credentials, and every
+        # request, a refused one too, needs it
+        channel = Channel.search_fetch([("webhook_key", "=", key)], prefetched_columns(Channel), limit=1)
         if not key or not channel:
             _logger.warning("Messenger webhook: unknown channel key from %s", request.httprequest.remote_addr)
             return self._answer(WebhookReply(404, {"ok": False, "error": "unknown channel"}))

@@ -25,6 +25,13 @@ from .messenger_template import CONTACT_US_PAYLOAD
 
 _logger = logging.getLogger(__name__)
 
+
+def prefetched_columns(model):
+    """The columns that reading any one of them reads with it (Odoo's prefetch): what a
+    ``search_fetch`` gives to find a record and read it in one query."""
+    return [name for name, field in model._fields.items() if field.column_type and field.prefetch is True]
+
+
 # A contact's "last message" time is kept to the minute (see _contact).
 
 
@@ -80,8 +87,7 @@ class MessengerInbound(models.AbstractModel):
         domain = [("channel_id", "=", channel.id), ("chat_id", "=", event.chat_id)]
         # found and read in one query, the columns that reading any of them would fetch:
         # the webhook reads most of the contact anyway
-        columns = [name for name, field in Contact._fields.items() if field.column_type and field.prefetch is True]
-        contact = Contact.search_fetch(domain, columns, limit=1)
+        contact = Contact.search_fetch(domain, prefetched_columns(Contact), limit=1)
         vals = {k: v for k, v in (("name", event.name), ("username", event.username), ("lang", event.lang)) if v}
         if not contact:
             # company_id is stored, related to the channel's: the ORM would write it, and the
