@@ -2,7 +2,7 @@
     "name": "Messenger Marketing",
     "summary": "Talk to customers in Telegram, VK, MAX, WhatsApp, Messenger and Instagram: outbox, webhooks, "
     "contacts with consent, operator replies, sandbox simulator, chatbot flows and chat leads",
-    "version": "18.0.1.5.0",
+    "version": "18.0.1.6.0",
     "category": "Marketing",
     "website": "https://github.com/messenger-marketing/messenger-marketing",
     "author": "Messenger Marketing for Odoo",

@@ -14,6 +14,8 @@ methods are the only writers of ``state``); everything else reads these names.
 # Waiting to go out: what the dispatcher still has to do (a paused campaign's rows are held).
 PENDING = ("queued", "sending")
 WAITING = ("queued", "sending", "held")
+# Not taken by the dispatcher yet: what its author may still change or withdraw.
+UNCLAIMED = ("queued", "held")
 # Reached the provider: each is a success for the statistics.
 SENT = ("sent", "delivered", "read")
 DELIVERED = ("delivered", "read")

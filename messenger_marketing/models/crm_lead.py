@@ -99,10 +99,25 @@ class CrmLead(models.Model):
         """“Send message” on a chat lead also goes to the customer in the messenger,
         through the outbox, as from the contact's own chatter; notes stay internal."""
         message = super().message_post(**kwargs)
-        contact = self.messenger_contact_id if len(self) == 1 else None
+        if len(self) == 1 and not self.env.context.get("messenger_inbound"):
+            self._messenger_send_post(message)
+        return message
+
+    def _message_update_content(self, message, body, attachment_ids=None, partner_ids=None, strict=True, **kwargs):
+        """A post that goes to the customer is changed or deleted: as in a conversation
+        (discuss.channel): followed while it waits in the queue, refused once it left."""
+        if not self.messenger_contact_id:
+            return super()._message_update_content(message, body, attachment_ids, partner_ids, strict, **kwargs)
+        withdrawn = self.env["messenger.message"]._withdraw_for_edit(message)
+        result = super()._message_update_content(message, body, attachment_ids, partner_ids, strict, **kwargs)
+        if withdrawn and not message._filter_empty():
+            self._messenger_send_post(message)
+        return result
+
+    def _messenger_send_post(self, message):
+        contact = self.messenger_contact_id
         if (
             contact
-            and not self.env.context.get("messenger_inbound")
             and message.message_type == "comment"
             and message.subtype_id == self.env.ref("mail.mt_comment")
             and self.env.user._is_internal()
@@ -113,7 +128,6 @@ class CrmLead(models.Model):
                 # the user: Discuss posts as superuser); the refusal undoes the post
                 check_group(contact.with_user(self.env.user), USER)
                 contact.sudo()._send(text, kind="service", priority=10, record=self, mail_message_id=message.id)
-        return message
 
     def action_open_messenger_contact(self):
         """The lead's conversation, in Discuss."""

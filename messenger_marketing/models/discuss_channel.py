@@ -231,6 +231,18 @@ class DiscussChannel(models.Model):
             self._messenger_send_post(message)
         return message
 
+    def _message_update_content(self, message, body, attachment_ids=None, partner_ids=None, strict=True, **kwargs):
+        """An operator changes or deletes a post of a conversation: while it waits in the
+        queue, what goes to the customer follows; once it left, the change is refused."""
+        if self.channel_type != "messenger":
+            return super()._message_update_content(message, body, attachment_ids, partner_ids, strict, **kwargs)
+        withdrawn = self.env["messenger.message"]._withdraw_for_edit(message)
+        result = super()._message_update_content(message, body, attachment_ids, partner_ids, strict, **kwargs)
+        if withdrawn and not message._filter_empty():
+            self._messenger_send_post(message)
+            withdrawn._sync_conversation_status()  # the members see the new parts' status
+        return result
+
     def _messenger_send_post(self, message):
         if (
             message.message_type != "comment"

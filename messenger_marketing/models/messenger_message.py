@@ -33,7 +33,11 @@ FAILURE_TYPES = [
     ("window", "Outside the messaging window"),
     ("provider_unavailable", "Provider unavailable"),
     ("interrupted", "Sending interrupted"),
+    ("edited", "Changed or deleted before it was sent"),
 ]
+# Parts withdrawn because their post was changed or deleted: shown nowhere (the post shows
+# the parts queued for it anew).
+WITHDRAWN = "edited"
 # From waiting to read: a message in parts shows the least advanced of them.
 STATUS_ORDER = ["queued", "held", "sending", "uncertain", "sent", "delivered", "read", "received"]
 # The context key under which the transition methods write ``state``.
@@ -107,7 +111,10 @@ class MessengerMessage(models.Model):
     res_model = fields.Char("Related Model")
     res_id = fields.Many2oneReference("Related Record", model_field="res_model")
     mail_message_id = fields.Many2one(
-        "mail.message", ondelete="set null", help="The post of a person in Odoo that it sends to the customer."
+        "mail.message",
+        ondelete="set null",
+        index="btree_not_null",  # found by its post when the post is changed
+        help="The post of a person in Odoo that it sends to the customer.",
     )
     discuss_message_id = fields.Many2one(
         "mail.message",
@@ -353,7 +360,9 @@ class MessengerMessage(models.Model):
 
     def _post_to_conversation(self):
         """Show the messages in their contacts' conversations, in order, each once."""
-        for message in self.filtered(lambda m: not m.discuss_message_id).sorted("id"):
+        # a withdrawn part (its post was changed or deleted) is shown by nothing: its post
+        # shows what replaced it
+        for message in self.filtered(lambda m: not m.discuss_message_id and m.failure_type != WITHDRAWN).sorted("id"):
             channel = message.contact_id._conversation()
             if message.discuss_message_id:  # the conversation's start showed it
                 continue
@@ -390,7 +399,7 @@ class MessengerMessage(models.Model):
     def _status_values(self):
         """What the conversation shows of the status of these parts of one message: a
         failure with its reason, else the least advanced of them; nothing for what came in."""
-        out = self.filtered(lambda m: m.direction == "out")
+        out = self.filtered(lambda m: m.direction == "out" and m.failure_type != WITHDRAWN)
         failed = out.filtered(lambda m: m.state in (*outbox.FAILED, "cancelled"))[:1]
         if failed:
             reason = failed.failure_reason or dict(self._fields["failure_type"]._description_selection(self.env)).get(
@@ -401,6 +410,42 @@ class MessengerMessage(models.Model):
             return {"messenger_status": False, "messenger_failure": False}
         state = min(out.mapped("state"), key=STATUS_ORDER.index)
         return {"messenger_status": state, "messenger_failure": False}
+
+    @api.model
+    def _withdraw_for_edit(self, post):
+        """A person changes or deletes ``post`` (in Discuss, on a chat lead): its parts still
+        in the queue are withdrawn, for the post as it is now to be queued anew by its
+        thread. Refused, changing nothing, once a part has left the queue: the customer
+        keeps what they got, and the platforms' edit and delete methods are not used.
+        Returns the parts withdrawn."""
+        parts = self.sudo().search(
+            [
+                ("direction", "=", "out"),
+                ("failure_type", "!=", WITHDRAWN),
+                "|",
+                ("mail_message_id", "=", post.id),
+                ("discuss_message_id", "=", post.id),
+            ]
+        )
+        if not parts:
+            return parts
+        # the dispatcher claims past locked rows (SKIP LOCKED): none leaves the queue now,
+        # and one it is claiming makes this transaction wait, then retry and refuse
+        self.env.cr.execute("SELECT id FROM messenger_message WHERE id = ANY(%s) FOR UPDATE", [parts.ids])
+        parts.invalidate_recordset(["state"])
+        gone = parts.filtered(lambda m: m.state not in outbox.UNCLAIMED)[:1]
+        if gone:
+            states = dict(self._fields["state"]._description_selection(self.env))
+            raise UserError(
+                _(
+                    "This message has left the queue (%(state)s): what %(name)s got on %(channel)s stays as it "
+                    "was, so it can no longer be changed or deleted. Write a new message instead.",
+                    state=states[gone.state],
+                    name=gone.contact_id.name,
+                    channel=gone.contact_id.channel_id.name,
+                )
+            )
+        return parts._to("cancelled", failure_type=WITHDRAWN)
 
     def _sync_conversation_status(self):
         """The conversations' members see the status change live."""

@@ -4,14 +4,15 @@ from unittest.mock import patch
 
 from markupsafe import Markup
 
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import HttpCase, new_test_user, tagged
 from odoo.tools import html2plaintext
 
 from odoo.addons.mail.models import mail_push, mail_thread
 from odoo.addons.mail.tools.discuss import Store
 
 from ..core.providers import InboundEvent
-from .common import MessengerCase
+from .common import MessengerCase, TelegramSetupMixin
 
 # a browser's subscription keys, as Odoo's own web push tests use them
 PUSH_P256DH = "BGbhnoP_91U7oR59BaaSx0JnDv2oEooYnJRV2AbY5TBeKGCRCf0HcIJ9bOKchUCDH4cHYWo9SYDz3U-8vSxPL_A"
@@ -398,6 +399,150 @@ class TestConversation(MessengerCase):
         dispatcher._dispatch(time_budget=1, channel_ids=sandbox.ids, auto_commit=False)
         self.assertEqual(set(rows.mapped("state")), {"sent"})
 
+    # -- an operator changes or deletes a post --------------------------------------------
+    def edit_in_discuss(self, post, body, attachments=None, user=None):
+        """Change or delete a post as Discuss does (/mail/message/update_content: the
+        thread as the user, the message as superuser; no attachments given: kept)."""
+        channel = self.env["discuss.channel"].browse(post.res_id).with_user(user or self.salesman)
+        ids = None if attachments is None else attachments.ids
+        channel._message_update_content(post.sudo(), body=body, attachment_ids=ids)
+
+    def status_of(self, post):
+        values = Store(post).get_result()["mail.message"][0]
+        return values["messenger_status"], values["messenger_failure"]
+
+    def test_a_post_changed_before_it_went_out_goes_as_changed(self):
+        contact = self.make_contacts(1)
+        post = self.post_in_discuss(contact, "The desk costs 100 EUR")
+        first = contact.message_ids_messenger
+        shown = len(contact.discuss_channel_id.message_ids)
+        self.edit_in_discuss(post, "The desk costs 90 EUR")
+        self.edit_in_discuss(post, "The desk costs 80 EUR")
+        parts = contact.message_ids_messenger.sorted("id")
+        self.assertEqual(len(parts), 3)
+        self.assertEqual(parts.mapped("state"), ["cancelled", "cancelled", "queued"])
+        self.assertEqual(parts[:2].mapped("failure_type"), ["edited", "edited"])
+        self.assertEqual(parts[2].body, "The desk costs 80 EUR")
+        self.assertEqual((parts[2].mail_message_id, parts[2].discuss_message_id), (post, post))
+        self.assertEqual(self.status_of(post), ("queued", False), "the withdrawn parts show nowhere")
+        self.dispatch(budget=5)
+        self.assertEqual(self.fake.texts(contact.chat_id), ["The desk costs 80 EUR"], "only the last version")
+        self.assertEqual(self.status_of(post), ("sent", False))
+        self.assertEqual(len(contact.discuss_channel_id.message_ids), shown, "no message more in the conversation")
+        self.assertEqual(first.state, "cancelled", "the dispatcher never takes a withdrawn part")
+
+    def test_a_post_deleted_before_it_went_out_sends_nothing(self):
+        contact = self.make_contacts(1)
+        pdf = self.env["ir.attachment"].create(
+            {"name": "quote.pdf", "raw": b"%PDF-1.4 quote", "mimetype": "application/pdf"}
+        )
+        post = self.post_in_discuss(contact, "Your quote", attachment_ids=pdf.ids)
+        parts = contact.message_ids_messenger
+        self.assertEqual(parts.attachment_id, pdf)
+        self.edit_in_discuss(post, "", self.env["ir.attachment"])  # Discuss's "Delete"
+        self.assertEqual((parts.state, parts.failure_type), ("cancelled", "edited"))
+        self.assertFalse(contact.message_ids_messenger - parts, "nothing is queued anew")
+        self.assertFalse(pdf.exists())
+        self.assertEqual(self.status_of(post), (False, False))
+        self.dispatch(budget=5)
+        self.assertFalse([s for s in self.fake.sent if s["chat_id"] == contact.chat_id])
+
+    def test_a_post_that_left_the_queue_cannot_be_changed(self):
+        contact = self.make_contacts(1)
+        post = self.post_in_discuss(contact, "See you at 5")
+        part = contact.message_ids_messenger
+        body = post.body
+        for state in ("sending", "uncertain", "sent", "delivered", "read", "failed"):
+            with self.subTest(state=state):
+                part.sudo().with_context(messenger_message_transition=True).write({"state": state})
+                for new_body in ("See you at 6", ""):
+                    with self.assertRaisesRegex(UserError, "no longer be changed or deleted"):
+                        self.edit_in_discuss(post, new_body)
+                    self.assertEqual(post.body, body, "the post stays as the customer got it")
+                    self.assertEqual(contact.message_ids_messenger, part, "nothing queued")
+                    self.assertEqual(part.state, state)
+
+    def test_a_reply_from_a_chat_lead_changed_before_it_went_out(self):
+        contact = self.make_contacts(1)
+        lead = self.env["crm.lead"].create(
+            {"name": "Desk", "messenger_contact_id": contact.id, "user_id": self.salesman.id}
+        )
+        post = lead.with_user(self.salesman).message_post(
+            body="Delivery on Monday", message_type="comment", subtype_xmlid="mail.mt_comment"
+        )
+        first = contact.message_ids_messenger
+        self.assertEqual(first.mail_message_id, post)
+        lead.with_user(self.salesman)._message_update_content(post.sudo(), body="Delivery on Tuesday")
+        self.assertEqual((first.state, first.failure_type), ("cancelled", "edited"))
+        again = contact.message_ids_messenger - first
+        self.assertEqual((again.body, again.state, again.mail_message_id), ("Delivery on Tuesday", "queued", post))
+        self.dispatch(budget=5)
+        self.assertEqual(self.fake.texts(contact.chat_id), ["Delivery on Tuesday"])
+        with self.assertRaisesRegex(UserError, "no longer be changed or deleted"):
+            lead.with_user(self.salesman)._message_update_content(post.sudo(), body="Delivery on Wednesday")
+        self.assertIn("Tuesday", post.body)
+        # the conversation shows what went, once; the withdrawn part nowhere
+        bodies = [html2plaintext(m.body) for m in contact.discuss_channel_id.message_ids]
+        self.assertEqual([b for b in bodies if "Delivery" in b], ["Delivery on Tuesday"])
+
+
+@tagged("post_install", "-at_install")
+class TestEditingOverDiscussRoutes(TelegramSetupMixin, HttpCase):
+    """Discuss's own routes: its edit and delete follow the queue, and once the message
+    left, the operator reads why it cannot be changed (an error, not a failure)."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.channel = cls.setup_telegram(cls.env)
+        cls.operator, cls.colleague = (
+            new_test_user(cls.env, login, groups="messenger_marketing.group_messenger_user", password=f"{login}-pw-5")
+            for login in ("edit_operator", "edit_colleague")
+        )
+        cls.contact = cls.env["messenger.contact"].create(
+            {"name": "Oleg", "channel_id": cls.channel.id, "chat_id": "770001"}
+        )
+        cls.contact._conversation()._messenger_join(cls.operator | cls.colleague)
+
+    def rpc(self, login, route, **params):
+        """The JSON-RPC answer of ``route`` as ``login``: its result, or its error's data."""
+        self.authenticate(login, f"{login}-pw-5")
+        payload = {"jsonrpc": "2.0", "method": "call", "id": 1, "params": params}
+        response = self.url_open(route, data=json.dumps(payload), headers={"Content-Type": "application/json"})
+        self.assertEqual(response.status_code, 200, "JSON-RPC answers its errors, never a 500")
+        answer = response.json()
+        return answer.get("result"), (answer.get("error") or {}).get("data")
+
+    def edit(self, login, message_id, body):
+        return self.rpc(login, "/mail/message/update_content", message_id=message_id, body=body, attachment_ids=[])
+
+    def test_a_waiting_post_follows_its_edit_and_a_sent_one_is_refused(self):
+        conversation = self.contact.discuss_channel_id
+        result, error = self.rpc(
+            "edit_operator",
+            "/mail/message/post",
+            thread_model="discuss.channel",
+            thread_id=conversation.id,
+            post_data={"body": "We open at ten", "message_type": "comment", "subtype_xmlid": "mail.mt_comment"},
+        )
+        self.assertFalse(error)
+        post_id = result["mail.message"][0]["id"]
+        _result, error = self.edit("edit_colleague", post_id, "We open at nine")
+        self.assertEqual(error["name"], "werkzeug.exceptions.NotFound", "Odoo's rule: only its author or an admin")
+        result, error = self.edit("edit_operator", post_id, "We open at eleven")
+        self.assertFalse(error)
+        self.assertEqual(result["mail.message"][0]["messenger_status"], "queued", "the operator sees it waiting")
+        self.env.invalidate_all()
+        self.env["messenger.dispatcher"]._dispatch(time_budget=5, channel_ids=self.channel.ids, auto_commit=False)
+        self.assertEqual(self.fake.texts("770001"), ["We open at eleven"])
+        for body in ("We open at noon", ""):  # an edit, then Discuss's "Delete"
+            _result, error = self.edit("edit_operator", post_id, body)
+            self.assertEqual(error["name"], "odoo.exceptions.UserError")
+            self.assertIn("can no longer be changed or deleted", error["message"])
+        self.env.invalidate_all()
+        self.assertIn("eleven", self.env["mail.message"].browse(post_id).body)
+        self.assertEqual(self.fake.texts("770001"), ["We open at eleven"], "sent once")
+
 
 class TestSimulator(MessengerCase):
     def test_simulator_conversation(self):
@@ -451,8 +596,6 @@ class TestSimulator(MessengerCase):
         self.assertIn("deleteWebhook", [c[0] for c in self.fake.calls])
 
     def test_wrong_token_is_reported(self):
-        from odoo.exceptions import UserError
-
         self.channel.token = "999:WRONG"
         with self.assertRaises(UserError):
             self.channel.action_test_connection()

@@ -102,6 +102,14 @@ class TestInboxTour(TelegramSetupMixin, WebsocketCase):
         contact.write({"unread_count": 0})
         # the seller holds the conversation: a member of it from the page's start
         contact.with_user(seller).action_take_over()
+        # an earlier answer of the seller's went out already: it can no longer be edited
+        contact.discuss_channel_id.with_user(seller).sudo().message_post(
+            body="Our shop opens at ten.", message_type="comment", subtype_xmlid="mail.mt_comment"
+        )
+        self.env["messenger.dispatcher"]._dispatch(time_budget=5, channel_ids=channel.ids, auto_commit=False)
+        earlier = contact.message_ids_messenger.filtered(lambda m: m.direction == "out")
+        self.assertEqual(earlier.mapped("state"), ["sent"])
+        self.fake.reset()
         event = InboundEvent(event_id="tour2", kind="message", chat_id="4242", text="Do you have it in blue?")
         self.env["messenger.inbound"]._process(channel, [event])
         self.assertEqual(contact.unread_count, 1)
@@ -116,7 +124,7 @@ class TestInboxTour(TelegramSetupMixin, WebsocketCase):
         incoming = contact.message_ids_messenger.filtered(lambda m: m.direction == "in").sorted("id")
         self.assertEqual(incoming.mapped("body"), ["x", "Do you have it in blue?", "And in red?"])
         self.assertIn("And in red?", incoming[-1].discuss_message_id.body, "the webhook's message is in Discuss")
-        replies = contact.message_ids_messenger.filtered(lambda m: m.direction == "out").sorted("id")
+        replies = (contact.message_ids_messenger - earlier).filtered(lambda m: m.direction == "out").sorted("id")
         self.assertEqual(
             [(r.body, r.kind, r.state, r.attachment_id.name) for r in replies],
             [("Yes, blue is in stock.", "service", "queued", False), ("", "service", "queued", "pricelist.pdf")],

@@ -7,8 +7,8 @@ import { inputFiles } from "@web/../tests/utils";
 /**
  * A salesperson sees the unread counter, opens the conversation from the inbox in Discuss,
  * sees the customer's next message arrive without a reload (a webhook posted while the
- * conversation is open), and answers with a text and a PDF. Data comes from
- * tests/test_inbox.py.
+ * conversation is open), and answers with a text and a PDF; an earlier answer that went
+ * out already can no longer be edited. Data comes from tests/test_inbox.py.
  */
 registry.category("web_tour.tours").add("messenger_inbox_tour", {
     url: "/odoo",
@@ -82,6 +82,22 @@ registry.category("web_tour.tours").add("messenger_inbox_tour", {
         {
             content: "The answer is in the conversation, with its status",
             trigger: ".o-mail-Message:has(.o-mail-Message-body:contains(Yes, blue is in stock.)) .o_messenger_status",
+        },
+        {
+            content: "What went to the customer can no longer be edited or deleted; what waits still can",
+            trigger: ".o-mail-Thread .o-mail-Message-body:contains(Our shop opens at ten.)",
+            run() {
+                const store = odoo.__WOWL_DEBUG__.root.env.services["mail.store"];
+                const messages = Object.values(store.Message.records);
+                const sent = messages.find((m) => m.body?.includes("Our shop opens at ten."));
+                const waiting = messages.find((m) => m.body?.includes("Yes, blue is in stock."));
+                if (sent?.messenger_status !== "sent" || sent.editable) {
+                    throw new Error(`the sent message: ${sent?.messenger_status}, editable ${sent?.editable}`);
+                }
+                if (waiting?.messenger_status !== "queued" || !waiting.editable) {
+                    throw new Error(`the waiting one: ${waiting?.messenger_status}, editable ${waiting?.editable}`);
+                }
+            },
         },
         {
             content: "Attach the price list",
