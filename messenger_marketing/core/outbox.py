@@ -16,6 +16,9 @@ PENDING = ("queued", "sending")
 WAITING = ("queued", "sending", "held")
 # Not taken by the dispatcher yet: what its author may still change or withdraw.
 UNCLAIMED = ("queued", "held")
+# The failure type of parts withdrawn because their post was changed or deleted: shown
+# nowhere (the post shows what replaced them).
+WITHDRAWN = "edited"
 # Reached the provider: each is a success for the statistics.
 SENT = ("sent", "delivered", "read")
 DELIVERED = ("delivered", "read")

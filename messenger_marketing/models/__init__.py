@@ -5,6 +5,8 @@ from . import (
     crm_lead,
     discuss_channel,
     ir_actions_server,
+    ir_attachment,
+    mail_thread,
     mailing_mailing,
     messenger_access,
     messenger_binding_link,

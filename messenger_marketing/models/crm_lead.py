@@ -100,34 +100,26 @@ class CrmLead(models.Model):
         through the outbox, as from the contact's own chatter; notes stay internal."""
         message = super().message_post(**kwargs)
         if len(self) == 1 and not self.env.context.get("messenger_inbound"):
-            self._messenger_send_post(message)
+            vals_list = self._messenger_post_vals(message, self.messenger_contact_id)
+            if vals_list:
+                self.env["messenger.message"].sudo()._queue(vals_list)
         return message
 
-    def _message_update_content(self, message, body, attachment_ids=None, partner_ids=None, strict=True, **kwargs):
-        """A post that goes to the customer is changed or deleted: as in a conversation
-        (discuss.channel): followed while it waits in the queue, refused once it left."""
-        if not self.messenger_contact_id:
-            return super()._message_update_content(message, body, attachment_ids, partner_ids, strict, **kwargs)
-        withdrawn = self.env["messenger.message"]._withdraw_for_edit(message)
-        result = super()._message_update_content(message, body, attachment_ids, partner_ids, strict, **kwargs)
-        if withdrawn and not message._filter_empty():
-            self._messenger_send_post(message)
-        return result
-
-    def _messenger_send_post(self, message):
-        contact = self.messenger_contact_id
-        if (
+    def _messenger_post_vals(self, message, contact):
+        if not (
             contact
             and message.message_type == "comment"
             and message.subtype_id == self.env.ref("mail.mt_comment")
             and self.env.user._is_internal()
         ):
-            text = html2plaintext(message.body or "").strip()
-            if text:
-                # writing to the customer is for Messenger users who may read the chat (as
-                # the user: Discuss posts as superuser); the refusal undoes the post
-                check_group(contact.with_user(self.env.user), USER)
-                contact.sudo()._send(text, kind="service", priority=10, record=self, mail_message_id=message.id)
+            return []
+        text = html2plaintext(message.body or "").strip()
+        if not text:
+            return []
+        # writing to the customer is for Messenger users who may read the chat (as the
+        # user: Discuss posts as superuser); the refusal undoes the post
+        check_group(contact.with_user(self.env.user), USER)
+        return contact.sudo()._message_vals(text, kind="service", priority=10, record=self, mail_message_id=message.id)
 
     def action_open_messenger_contact(self):
         """The lead's conversation, in Discuss."""

@@ -231,32 +231,30 @@ class DiscussChannel(models.Model):
             self._messenger_send_post(message)
         return message
 
-    def _message_update_content(self, message, body, attachment_ids=None, partner_ids=None, strict=True, **kwargs):
-        """An operator changes or deletes a post of a conversation: while it waits in the
-        queue, what goes to the customer follows; once it left, the change is refused."""
-        if self.channel_type != "messenger":
-            return super()._message_update_content(message, body, attachment_ids, partner_ids, strict, **kwargs)
-        withdrawn = self.env["messenger.message"]._withdraw_for_edit(message)
-        result = super()._message_update_content(message, body, attachment_ids, partner_ids, strict, **kwargs)
-        if withdrawn and not message._filter_empty():
-            self._messenger_send_post(message)
-            withdrawn._sync_conversation_status()  # the members see the new parts' status
-        return result
-
     def _messenger_send_post(self, message):
+        text = self._messenger_post_text(message)
+        if text is not None:
+            self.sudo().messenger_contact_id._send_reply(text, message.attachment_ids, message)
+
+    def _messenger_post_vals(self, message, contact):
+        text = self._messenger_post_text(message)
+        return [] if text is None else contact._reply_vals(text, message.attachment_ids, message)
+
+    def _messenger_post_text(self, message):
+        """The text of a post that goes to the customer: an internal user's comment that is
+        no ``/note``; None for any other. Refused for a user who may not write to them."""
         if (
             message.message_type != "comment"
             or message.subtype_id != self.env.ref("mail.mt_comment")
             or not self.env.user._is_internal()
         ):
-            return
+            return None
         text = html2plaintext(message.body or "").strip()
         if text.startswith(NOTE_PREFIX):
-            return  # between colleagues
-        contact = self.sudo().messenger_contact_id
+            return None  # between colleagues
         # as the user: Discuss posts as superuser; a refusal undoes the post
-        check_group(contact.with_user(self.env.user), USER)
-        contact._send_reply(text, message.attachment_ids, message)
+        check_group(self.sudo().messenger_contact_id.with_user(self.env.user), USER)
+        return text
 
     def _messenger_notify(self, partners, body):
         """Tell these members something in the conversation: a mention, in their Discuss inbox."""

@@ -198,8 +198,7 @@ class MessengerContact(models.Model):
         return channel
 
     def _send_reply(self, text, attachments, post):
-        """An operator's post goes to the customer: its text, then one message per file (the
-        text is the first file's caption when it fits one)."""
+        """An operator's post goes to the customer (see ``_reply_vals``)."""
         self.ensure_one()
         if not self._can_receive("service"):
             # the post stays in the conversation, and its author reads why nothing went
@@ -207,6 +206,12 @@ class MessengerContact(models.Model):
                 _("Not sent: %(name)s blocked the bot on %(channel)s.", name=self.name, channel=self.channel_id.name)
             )
             return self.env["messenger.message"]
+        return self.env["messenger.message"].sudo()._queue(self._reply_vals(text, attachments, post))
+
+    def _reply_vals(self, text, attachments, post):
+        """The messages an operator's post makes: its text, then one per file (the text is
+        the first file's caption when it fits one)."""
+        self.ensure_one()
         extra = {"mail_message_id": post.id, "discuss_message_id": post.id}
         provider = self.channel_id._provider_class()
         vals_list = []
@@ -219,7 +224,7 @@ class MessengerContact(models.Model):
             vals_list += self._message_vals(
                 caption if index == 0 else "", kind="service", priority=10, attachment_id=attachment.id, **extra
             )
-        return self.env["messenger.message"].sudo()._queue(vals_list)
+        return vals_list
 
     def _mark_read(self, users):
         """The conversation was read: nothing unread in the inbox; its counter follows."""
@@ -250,6 +255,15 @@ class MessengerContact(models.Model):
             targets = [*targets, self.env.ref("messenger_marketing.group_messenger_user")]
         for target in targets:
             self.env["bus.bus"]._sendone(target, "messenger_marketing.unread", {})
+
+    def _note_withdrawn(self):
+        """An answer was deleted before it went: the conversation reads as before it."""
+        last = self.env["messenger.message"].search(
+            [("contact_id", "=", self.id), ("failure_type", "!=", outbox.WITHDRAWN)], order="id desc", limit=1
+        )
+        self.sudo().with_context(tracking_disable=True).write(
+            {"waiting_reply": last.direction == "in", "last_message_preview": (last.body or "")[:120]}
+        )
 
     def _note_answered(self, text):
         """The bot or a person answered the conversation."""

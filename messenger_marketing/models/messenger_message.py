@@ -33,11 +33,8 @@ FAILURE_TYPES = [
     ("window", "Outside the messaging window"),
     ("provider_unavailable", "Provider unavailable"),
     ("interrupted", "Sending interrupted"),
-    ("edited", "Changed or deleted before it was sent"),
+    (outbox.WITHDRAWN, "Changed or deleted before it was sent"),
 ]
-# Parts withdrawn because their post was changed or deleted: shown nowhere (the post shows
-# the parts queued for it anew).
-WITHDRAWN = "edited"
 # From waiting to read: a message in parts shows the least advanced of them.
 STATUS_ORDER = ["queued", "held", "sending", "uncertain", "sent", "delivered", "read", "received"]
 # The context key under which the transition methods write ``state``.
@@ -362,7 +359,8 @@ class MessengerMessage(models.Model):
         """Show the messages in their contacts' conversations, in order, each once."""
         # a withdrawn part (its post was changed or deleted) is shown by nothing: its post
         # shows what replaced it
-        for message in self.filtered(lambda m: not m.discuss_message_id and m.failure_type != WITHDRAWN).sorted("id"):
+        shown = self.filtered(lambda m: not m.discuss_message_id and m.failure_type != outbox.WITHDRAWN)
+        for message in shown.sorted("id"):
             channel = message.contact_id._conversation()
             if message.discuss_message_id:  # the conversation's start showed it
                 continue
@@ -398,30 +396,33 @@ class MessengerMessage(models.Model):
 
     def _status_values(self):
         """What the conversation shows of the status of these parts of one message: a
-        failure with its reason, else the least advanced of them; nothing for what came in."""
-        out = self.filtered(lambda m: m.direction == "out" and m.failure_type != WITHDRAWN)
+        failure with its reason, else the least advanced of them; nothing for what came in.
+        Whether it may still be edited goes with it: the same keys every time, so that a
+        live update replaces each of them."""
+        out = self.filtered(lambda m: m.direction == "out" and m.failure_type != outbox.WITHDRAWN)
         failed = out.filtered(lambda m: m.state in (*outbox.FAILED, "cancelled"))[:1]
         if failed:
             reason = failed.failure_reason or dict(self._fields["failure_type"]._description_selection(self.env)).get(
                 failed.failure_type, ""
             )
-            return {"messenger_status": failed.state, "messenger_failure": reason or False}
+            return {"messenger_status": failed.state, "messenger_failure": reason or False, "messenger_editable": False}
         if not out:
-            return {"messenger_status": False, "messenger_failure": False}
+            return {"messenger_status": False, "messenger_failure": False, "messenger_editable": False}
+        editable = all(part._may_be_changed() for part in out)  # Discuss offers Edit and Delete
         state = min(out.mapped("state"), key=STATUS_ORDER.index)
-        return {"messenger_status": state, "messenger_failure": False}
+        return {"messenger_status": state, "messenger_failure": False, "messenger_editable": editable}
 
     @api.model
-    def _withdraw_for_edit(self, post):
-        """A person changes or deletes ``post`` (in Discuss, on a chat lead): its parts still
-        in the queue are withdrawn, for the post as it is now to be queued anew by its
-        thread. Refused, changing nothing, once a part has left the queue: the customer
-        keeps what they got, and the platforms' edit and delete methods are not used.
-        Returns the parts withdrawn."""
+    def _lock_post_parts(self, post):
+        """The parts of ``post`` (a person's post that went to a customer: in a conversation,
+        on a chat lead) that are still to be sent, locked for the post to be changed or
+        deleted (see ``_replace_with``). Refused, changing nothing, once a part has left
+        the queue or may have reached the customer: they keep what they got, and the
+        platforms' edit and delete methods are not used."""
         parts = self.sudo().search(
             [
                 ("direction", "=", "out"),
-                ("failure_type", "!=", WITHDRAWN),
+                ("failure_type", "!=", outbox.WITHDRAWN),
                 "|",
                 ("mail_message_id", "=", post.id),
                 ("discuss_message_id", "=", post.id),
@@ -432,8 +433,8 @@ class MessengerMessage(models.Model):
         # the dispatcher claims past locked rows (SKIP LOCKED): none leaves the queue now,
         # and one it is claiming makes this transaction wait, then retry and refuse
         self.env.cr.execute("SELECT id FROM messenger_message WHERE id = ANY(%s) FOR UPDATE", [parts.ids])
-        parts.invalidate_recordset(["state"])
-        gone = parts.filtered(lambda m: m.state not in outbox.UNCLAIMED)[:1]
+        parts.invalidate_recordset(["state", "maybe_delivered"])
+        gone = parts.filtered(lambda m: not m._may_be_changed())[:1]
         if gone:
             states = dict(self._fields["state"]._description_selection(self.env))
             raise UserError(
@@ -445,7 +446,31 @@ class MessengerMessage(models.Model):
                     channel=gone.contact_id.channel_id.name,
                 )
             )
-        return parts._to("cancelled", failure_type=WITHDRAWN)
+        return parts
+
+    def _may_be_changed(self):
+        """Not taken by the dispatcher yet, and no earlier attempt may have reached the person."""
+        self.ensure_one()
+        return self.state in outbox.UNCLAIMED and not self.maybe_delivered
+
+    def _replace_with(self, vals_list):
+        """These parts of a post (locked by ``_lock_post_parts``) become the messages the
+        post makes now, ``vals_list``: rewritten in place, in order, so that the post keeps
+        its place among the chat's messages (the dispatcher sends them oldest first); the
+        parts left over are withdrawn (shown nowhere), the extra ones queued after."""
+        parts = self.sorted("id")
+        for part, vals in zip(parts, vals_list, strict=False):
+            part.write({"attachment_id": False, **vals})
+        parts[len(vals_list) :]._to("cancelled", failure_type=outbox.WITHDRAWN)
+        kept = parts[: len(vals_list)] | self._queue(vals_list[len(parts) :])
+        contact = parts.contact_id
+        if vals_list:
+            contact._note_answered(vals_list[-1]["body"])
+        else:
+            contact._note_withdrawn()
+        kept._sync_chatter_logs()
+        parts._sync_conversation_status()
+        return kept
 
     def _sync_conversation_status(self):
         """The conversations' members see the status change live."""

@@ -409,81 +409,128 @@ class TestConversation(MessengerCase):
 
     def status_of(self, post):
         values = Store(post).get_result()["mail.message"][0]
-        return values["messenger_status"], values["messenger_failure"]
+        return values["messenger_status"], values["messenger_failure"], values["messenger_editable"]
 
-    def test_a_post_changed_before_it_went_out_goes_as_changed(self):
+    def test_a_post_changed_before_it_went_out_goes_as_changed_in_its_place(self):
         contact = self.make_contacts(1)
         post = self.post_in_discuss(contact, "The desk costs 100 EUR")
-        first = contact.message_ids_messenger
+        part = contact.message_ids_messenger
+        self.post_in_discuss(contact, "Shall I book it?")
+        self.assertEqual(self.status_of(post), ("queued", False, True), "Discuss offers Edit and Delete")
         shown = len(contact.discuss_channel_id.message_ids)
         self.edit_in_discuss(post, "The desk costs 90 EUR")
         self.edit_in_discuss(post, "The desk costs 80 EUR")
-        parts = contact.message_ids_messenger.sorted("id")
-        self.assertEqual(len(parts), 3)
-        self.assertEqual(parts.mapped("state"), ["cancelled", "cancelled", "queued"])
-        self.assertEqual(parts[:2].mapped("failure_type"), ["edited", "edited"])
-        self.assertEqual(parts[2].body, "The desk costs 80 EUR")
-        self.assertEqual((parts[2].mail_message_id, parts[2].discuss_message_id), (post, post))
-        self.assertEqual(self.status_of(post), ("queued", False), "the withdrawn parts show nowhere")
+        self.assertEqual(len(contact.message_ids_messenger), 2, "rewritten, not queued again")
+        self.assertEqual(
+            (part.body, part.state, part.mail_message_id, part.discuss_message_id),
+            ("The desk costs 80 EUR", "queued", post, post),
+        )
+        self.assertEqual(contact.last_message_preview, "The desk costs 80 EUR")
         self.dispatch(budget=5)
-        self.assertEqual(self.fake.texts(contact.chat_id), ["The desk costs 80 EUR"], "only the last version")
-        self.assertEqual(self.status_of(post), ("sent", False))
+        self.assertEqual(
+            self.fake.texts(contact.chat_id),
+            ["The desk costs 80 EUR", "Shall I book it?"],
+            "only the last version, in the post's place",
+        )
+        self.assertEqual(self.status_of(post), ("sent", False, False), "no Edit once it went")
         self.assertEqual(len(contact.discuss_channel_id.message_ids), shown, "no message more in the conversation")
-        self.assertEqual(first.state, "cancelled", "the dispatcher never takes a withdrawn part")
 
     def test_a_post_deleted_before_it_went_out_sends_nothing(self):
         contact = self.make_contacts(1)
+        self.env["messenger.inbound"]._process(
+            self.channel,
+            [InboundEvent(event_id="del1", kind="message", chat_id=contact.chat_id, text="Is my quote ready?")],
+        )
         pdf = self.env["ir.attachment"].create(
             {"name": "quote.pdf", "raw": b"%PDF-1.4 quote", "mimetype": "application/pdf"}
         )
         post = self.post_in_discuss(contact, "Your quote", attachment_ids=pdf.ids)
-        parts = contact.message_ids_messenger
+        parts = contact.message_ids_messenger.filtered(lambda m: m.direction == "out")
         self.assertEqual(parts.attachment_id, pdf)
+        self.assertFalse(contact.waiting_reply)
         self.edit_in_discuss(post, "", self.env["ir.attachment"])  # Discuss's "Delete"
         self.assertEqual((parts.state, parts.failure_type), ("cancelled", "edited"))
-        self.assertFalse(contact.message_ids_messenger - parts, "nothing is queued anew")
+        self.assertFalse(contact.message_ids_messenger.filtered(lambda m: m.direction == "out") - parts)
         self.assertFalse(pdf.exists())
-        self.assertEqual(self.status_of(post), (False, False))
+        self.assertEqual(self.status_of(post), (False, False, False))
+        self.assertEqual(
+            (contact.waiting_reply, contact.last_message_preview), (True, "Is my quote ready?"), "unanswered again"
+        )
         self.dispatch(budget=5)
         self.assertFalse([s for s in self.fake.sent if s["chat_id"] == contact.chat_id])
+
+    def test_a_file_taken_off_a_waiting_post_does_not_go(self):
+        contact = self.make_contacts(1)
+        # uploaded by the operator, as Discuss's composer does
+        pdf = (
+            self.env["ir.attachment"]
+            .with_user(self.salesman)
+            .create({"name": "price.pdf", "raw": b"%PDF-1.4 price", "mimetype": "application/pdf"})
+        )
+        post = self.post_in_discuss(contact, "Our prices", attachment_ids=pdf.ids)
+        part = contact.message_ids_messenger
+        self.assertEqual((part.body, part.attachment_id), ("Our prices", pdf), "the text as the file's caption")
+        # Discuss's remove on a message's file (/mail/attachment/delete)
+        pdf.with_user(self.salesman)._delete_and_notify(post.sudo())
+        self.assertEqual(
+            (part.body, part.attachment_id, part.state), ("Our prices", self.env["ir.attachment"], "queued")
+        )
+        self.dispatch(budget=5)
+        sent = [(s["method"], s["text"]) for s in self.fake.sent if s["chat_id"] == contact.chat_id]
+        self.assertEqual(sent, [("sendMessage", "Our prices")])
+        # once sent, its files stay as the customer got them
+        photo = (
+            self.env["ir.attachment"]
+            .with_user(self.salesman)
+            .create({"name": "p.png", "raw": b"\x89PNG fake", "mimetype": "image/png"})
+        )
+        sent_post = self.post_in_discuss(contact, "", attachment_ids=photo.ids)
+        self.dispatch(budget=5)
+        with self.assertRaisesRegex(UserError, "no longer be changed or deleted"):
+            photo.with_user(self.salesman)._delete_and_notify(sent_post.sudo())
+        self.assertTrue(photo.exists())
 
     def test_a_post_that_left_the_queue_cannot_be_changed(self):
         contact = self.make_contacts(1)
         post = self.post_in_discuss(contact, "See you at 5")
         part = contact.message_ids_messenger
         body = post.body
-        for state in ("sending", "uncertain", "sent", "delivered", "read", "failed"):
-            with self.subTest(state=state):
-                part.sudo().with_context(messenger_message_transition=True).write({"state": state})
+        cases = [(state, False) for state in ("sending", "uncertain", "sent", "delivered", "read", "failed")]
+        cases.append(("queued", True))  # retried after an attempt that went unanswered: it may have arrived
+        for state, maybe_delivered in cases:
+            with self.subTest(state=state, maybe_delivered=maybe_delivered):
+                part.sudo().with_context(messenger_message_transition=True).write(
+                    {"state": state, "maybe_delivered": maybe_delivered}
+                )
+                self.assertFalse(self.status_of(post)[2], "Discuss does not offer Edit")
                 for new_body in ("See you at 6", ""):
                     with self.assertRaisesRegex(UserError, "no longer be changed or deleted"):
                         self.edit_in_discuss(post, new_body)
                     self.assertEqual(post.body, body, "the post stays as the customer got it")
                     self.assertEqual(contact.message_ids_messenger, part, "nothing queued")
-                    self.assertEqual(part.state, state)
+                    self.assertEqual((part.state, part.body), (state, "See you at 5"))
 
     def test_a_reply_from_a_chat_lead_changed_before_it_went_out(self):
-        contact = self.make_contacts(1)
+        contact, other = self.make_contacts(2)
         lead = self.env["crm.lead"].create(
             {"name": "Desk", "messenger_contact_id": contact.id, "user_id": self.salesman.id}
         )
         post = lead.with_user(self.salesman).message_post(
             body="Delivery on Monday", message_type="comment", subtype_xmlid="mail.mt_comment"
         )
-        first = contact.message_ids_messenger
-        self.assertEqual(first.mail_message_id, post)
+        part = contact.message_ids_messenger
+        self.assertEqual(part.mail_message_id, post)
+        lead.messenger_contact_id = other  # the lead moved on: the reply stays the first person's
         lead.with_user(self.salesman)._message_update_content(post.sudo(), body="Delivery on Tuesday")
-        self.assertEqual((first.state, first.failure_type), ("cancelled", "edited"))
-        again = contact.message_ids_messenger - first
-        self.assertEqual((again.body, again.state, again.mail_message_id), ("Delivery on Tuesday", "queued", post))
+        self.assertEqual((part.body, part.state, part.mail_message_id), ("Delivery on Tuesday", "queued", post))
+        self.assertFalse(other.message_ids_messenger)
         self.dispatch(budget=5)
         self.assertEqual(self.fake.texts(contact.chat_id), ["Delivery on Tuesday"])
         with self.assertRaisesRegex(UserError, "no longer be changed or deleted"):
             lead.with_user(self.salesman)._message_update_content(post.sudo(), body="Delivery on Wednesday")
         self.assertIn("Tuesday", post.body)
-        # the conversation shows what went, once; the withdrawn part nowhere
         bodies = [html2plaintext(m.body) for m in contact.discuss_channel_id.message_ids]
-        self.assertEqual([b for b in bodies if "Delivery" in b], ["Delivery on Tuesday"])
+        self.assertEqual([b for b in bodies if "Delivery" in b], ["Delivery on Tuesday"], "shown once, as it went")
 
 
 @tagged("post_install", "-at_install")
@@ -503,6 +550,10 @@ class TestEditingOverDiscussRoutes(TelegramSetupMixin, HttpCase):
             {"name": "Oleg", "channel_id": cls.channel.id, "chat_id": "770001"}
         )
         cls.contact._conversation()._messenger_join(cls.operator | cls.colleague)
+
+    def setUp(self):
+        super().setUp()
+        self.fake.reset()
 
     def rpc(self, login, route, **params):
         """The JSON-RPC answer of ``route`` as ``login``: its result, or its error's data."""
@@ -542,6 +593,34 @@ class TestEditingOverDiscussRoutes(TelegramSetupMixin, HttpCase):
         self.env.invalidate_all()
         self.assertIn("eleven", self.env["mail.message"].browse(post_id).body)
         self.assertEqual(self.fake.texts("770001"), ["We open at eleven"], "sent once")
+
+    def test_a_file_of_a_sent_post_cannot_be_removed(self):
+        pdf = (
+            self.env["ir.attachment"]
+            .with_user(self.operator)
+            .create({"name": "terms.pdf", "raw": b"%PDF-1.4 terms", "mimetype": "application/pdf"})
+        )
+        _result, error = self.rpc(
+            "edit_operator",
+            "/mail/message/post",
+            thread_model="discuss.channel",
+            thread_id=self.contact.discuss_channel_id.id,
+            post_data={
+                "body": "Our terms",
+                "attachment_ids": pdf.ids,
+                "message_type": "comment",
+                "subtype_xmlid": "mail.mt_comment",
+            },
+        )
+        self.assertFalse(error)
+        self.env.invalidate_all()
+        self.env["messenger.dispatcher"]._dispatch(time_budget=5, channel_ids=self.channel.ids, auto_commit=False)
+        self.assertEqual([s["file"] for s in self.fake.sent if s["chat_id"] == "770001"], ["terms.pdf"])
+        _result, error = self.rpc("edit_operator", "/mail/attachment/delete", attachment_id=pdf.id)
+        self.assertEqual(error["name"], "odoo.exceptions.UserError")
+        self.assertIn("can no longer be changed or deleted", error["message"])
+        self.env.invalidate_all()
+        self.assertTrue(pdf.exists(), "the file stays with the message the customer got")
 
 
 class TestSimulator(MessengerCase):

@@ -5,10 +5,6 @@ import { Message as MessageModel } from "@mail/core/common/message_model";
 import { patch } from "@web/core/utils/patch";
 import { MESSENGER_STATUS } from "./messenger_discuss";
 
-// Not taken by the dispatcher yet: a post may still be changed or deleted (the server
-// refuses it afterwards, core/outbox.py UNCLAIMED).
-const UNCLAIMED = ["queued", "held"];
-
 patch(Message.prototype, {
     get messengerStatus() {
         return MESSENGER_STATUS;
@@ -16,9 +12,13 @@ patch(Message.prototype, {
 });
 
 patch(MessageModel.prototype, {
-    /** What went to the customer stays as they got it: no edit or delete once it left. */
+    /**
+     * A message to the customer may be edited or deleted only while none of it left the
+     * queue (the server says so with its status, and refuses it afterwards): what went
+     * stays as the customer got it.
+     */
     get editable() {
-        if (this.messenger_status && !UNCLAIMED.includes(this.messenger_status)) {
+        if (this.messenger_status && !this.messenger_editable) {
             return false;
         }
         return super.editable;
