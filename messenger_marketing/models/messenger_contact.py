@@ -256,13 +256,20 @@ class MessengerContact(models.Model):
         for target in targets:
             self.env["bus.bus"]._sendone(target, "messenger_marketing.unread", {})
 
-    def _note_withdrawn(self):
-        """An answer was deleted before it went: the conversation reads as before it."""
-        last = self.env["messenger.message"].search(
-            [("contact_id", "=", self.id), ("failure_type", "!=", outbox.WITHDRAWN)], order="id desc", limit=1
-        )
+    def _note_changed_answer(self):
+        """A person's answer was changed or deleted before it went: whether the customer
+        waits for a reply, and the preview, are counted again from what remains."""
+        self.ensure_one()
+        Message = self.env["messenger.message"].sudo()
+        mine = [("contact_id", "=", self.id), ("failure_type", "!=", outbox.WITHDRAWN)]
+        answers = [*mine, ("direction", "=", "out"), ("kind", "=", "service")]
+        if self.answered_by == "operator":
+            answers.append(("mail_message_id", "!=", False))  # a person owes it: the hand-off notice is none
+        last_answer = Message.search(answers, order="id desc", limit=1)
+        last_in = Message.search([*mine, ("direction", "=", "in")], order="id desc", limit=1)
+        last = Message.search(mine, order="id desc", limit=1)
         self.sudo().with_context(tracking_disable=True).write(
-            {"waiting_reply": last.direction == "in", "last_message_preview": (last.body or "")[:120]}
+            {"waiting_reply": last_in.id > last_answer.id, "last_message_preview": (last.body or "")[:120]}
         )
 
     def _note_answered(self, text):

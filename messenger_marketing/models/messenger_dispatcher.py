@@ -509,7 +509,9 @@ class MessengerDispatcher(models.AbstractModel):
                     and not job.provider.has_idempotency_key
                 ):
                     # A resend could reach the person twice: a person decides instead.
-                    message._to("uncertain", failure_type="interrupted", failure_reason=result.reason)
+                    message._to(
+                        "uncertain", failure_type="interrupted", failure_reason=result.reason, maybe_delivered=True
+                    )
                 elif result.outcome == TRANSIENT and message.attempts < channel.max_attempts:
                     delay = max(result.retry_after, self._backoff(message.attempts))
                     message._to(
@@ -566,6 +568,7 @@ class MessengerDispatcher(models.AbstractModel):
             else:
                 group._to(
                     "uncertain",
+                    maybe_delivered=True,
                     failure_type="interrupted",
                     failure_reason=_(
                         "Sending was interrupted; the customer may or may not have "

@@ -37,6 +37,8 @@ FAILURE_TYPES = [
 ]
 # From waiting to read: a message in parts shows the least advanced of them.
 STATUS_ORDER = ["queued", "held", "sending", "uncertain", "sent", "delivered", "read", "received"]
+# What an edit of a post rewrites in its queued parts (see _replace_with).
+PART_CONTENT = ("body", "body_format", "buttons", "attachment_id")
 # The context key under which the transition methods write ``state``.
 _IN_TRANSITION = "messenger_message_transition"
 # In the context of the dispatcher: its messages are shown in their conversations after it.
@@ -408,7 +410,8 @@ class MessengerMessage(models.Model):
             return {"messenger_status": failed.state, "messenger_failure": reason or False, "messenger_editable": False}
         if not out:
             return {"messenger_status": False, "messenger_failure": False, "messenger_editable": False}
-        editable = all(part._may_be_changed() for part in out)  # Discuss offers Edit and Delete
+        # Discuss offers Edit and Delete on a person's own post only (see _lock_post_parts)
+        editable = all(part._may_be_changed() and part.mail_message_id == part.discuss_message_id for part in out)
         state = min(out.mapped("state"), key=STATUS_ORDER.index)
         return {"messenger_status": state, "messenger_failure": False, "messenger_editable": editable}
 
@@ -418,7 +421,9 @@ class MessengerMessage(models.Model):
         on a chat lead) that are still to be sent, locked for the post to be changed or
         deleted (see ``_replace_with``). Refused, changing nothing, once a part has left
         the queue or may have reached the customer: they keep what they got, and the
-        platforms' edit and delete methods are not used."""
+        platforms' edit and delete methods are not used. A conversation's copy of another
+        message (the bot's, an order's, a campaign's, a reply from a chat lead) is never
+        changed there."""
         parts = self.sudo().search(
             [
                 ("direction", "=", "out"),
@@ -430,6 +435,10 @@ class MessengerMessage(models.Model):
         )
         if not parts:
             return parts
+        if any(part.mail_message_id != post for part in parts):
+            raise UserError(
+                _("This message shows in the conversation what was sent from elsewhere: it cannot be changed here.")
+            )
         # the dispatcher claims past locked rows (SKIP LOCKED): none leaves the queue now,
         # and one it is claiming makes this transaction wait, then retry and refuse
         self.env.cr.execute("SELECT id FROM messenger_message WHERE id = ANY(%s) FOR UPDATE", [parts.ids])
@@ -460,14 +469,11 @@ class MessengerMessage(models.Model):
         parts left over are withdrawn (shown nowhere), the extra ones queued after."""
         parts = self.sorted("id")
         for part, vals in zip(parts, vals_list, strict=False):
-            part.write({"attachment_id": False, **vals})
+            # what a post's part says: the rest (its contact, kind, post) is the same by making
+            part.write({"attachment_id": False, **{key: vals[key] for key in PART_CONTENT if key in vals}})
         parts[len(vals_list) :]._to("cancelled", failure_type=outbox.WITHDRAWN)
         kept = parts[: len(vals_list)] | self._queue(vals_list[len(parts) :])
-        contact = parts.contact_id
-        if vals_list:
-            contact._note_answered(vals_list[-1]["body"])
-        else:
-            contact._note_withdrawn()
+        parts.contact_id._note_changed_answer()
         kept._sync_chatter_logs()
         parts._sync_conversation_status()
         return kept
@@ -493,7 +499,9 @@ class MessengerMessage(models.Model):
             failure = "window" if result.outside_window else "rejected"
         else:
             failure = "provider_unavailable"
-        failed = self._to("failed", failure_type=failure, failure_reason=result.reason)
+        # one that may have arrived stays marked so: a retry of it is never changed, nor carried on
+        marked = {"maybe_delivered": True} if result.maybe_delivered else {}
+        failed = self._to("failed", failure_type=failure, failure_reason=result.reason, **marked)
         if result.outcome == BLOCKED:
             failed.contact_id._set_consent("blocked", "provider", result.reason)
         elif result.outcome == OPTED_OUT:

@@ -11,7 +11,7 @@ from odoo.tools import html2plaintext
 from odoo.addons.mail.models import mail_push, mail_thread
 from odoo.addons.mail.tools.discuss import Store
 
-from ..core.providers import InboundEvent
+from ..core.providers import TRANSIENT, InboundEvent, SendResult
 from .common import MessengerCase, TelegramSetupMixin
 
 # a browser's subscription keys, as Odoo's own web push tests use them
@@ -425,7 +425,7 @@ class TestConversation(MessengerCase):
             (part.body, part.state, part.mail_message_id, part.discuss_message_id),
             ("The desk costs 80 EUR", "queued", post, post),
         )
-        self.assertEqual(contact.last_message_preview, "The desk costs 80 EUR")
+        self.assertEqual(contact.last_message_preview, "Shall I book it?", "still the latest message")
         self.dispatch(budget=5)
         self.assertEqual(
             self.fake.texts(contact.chat_id),
@@ -462,33 +462,79 @@ class TestConversation(MessengerCase):
     def test_a_file_taken_off_a_waiting_post_does_not_go(self):
         contact = self.make_contacts(1)
         # uploaded by the operator, as Discuss's composer does
-        pdf = (
+        pdf, photo = (
             self.env["ir.attachment"]
             .with_user(self.salesman)
-            .create({"name": "price.pdf", "raw": b"%PDF-1.4 price", "mimetype": "application/pdf"})
+            .create(
+                [
+                    {"name": "price.pdf", "raw": b"%PDF-1.4 price", "mimetype": "application/pdf"},
+                    {"name": "shop.png", "raw": b"\x89PNG fake", "mimetype": "image/png"},
+                ]
+            )
         )
-        post = self.post_in_discuss(contact, "Our prices", attachment_ids=pdf.ids)
-        part = contact.message_ids_messenger
-        self.assertEqual((part.body, part.attachment_id), ("Our prices", pdf), "the text as the file's caption")
+        post = self.post_in_discuss(contact, "Our prices", attachment_ids=(pdf | photo).ids)
+        parts = contact.message_ids_messenger.sorted("id")
+        self.assertEqual(parts.mapped("attachment_id"), pdf | photo, "one message per file, the text as a caption")
         # Discuss's remove on a message's file (/mail/attachment/delete)
-        pdf.with_user(self.salesman)._delete_and_notify(post.sudo())
-        self.assertEqual(
-            (part.body, part.attachment_id, part.state), ("Our prices", self.env["ir.attachment"], "queued")
-        )
+        photo.with_user(self.salesman)._delete_and_notify(post.sudo())
+        self.assertEqual((parts[0].body, parts[0].attachment_id, parts[0].state), ("Our prices", pdf, "queued"))
+        self.assertEqual((parts[1].state, parts[1].failure_type), ("cancelled", "edited"), "no empty message goes")
         self.dispatch(budget=5)
-        sent = [(s["method"], s["text"]) for s in self.fake.sent if s["chat_id"] == contact.chat_id]
-        self.assertEqual(sent, [("sendMessage", "Our prices")])
+        sent = [(s["method"], s["file"]) for s in self.fake.sent if s["chat_id"] == contact.chat_id]
+        self.assertEqual(sent, [("sendDocument", "price.pdf")])
         # once sent, its files stay as the customer got them
-        photo = (
-            self.env["ir.attachment"]
-            .with_user(self.salesman)
-            .create({"name": "p.png", "raw": b"\x89PNG fake", "mimetype": "image/png"})
-        )
-        sent_post = self.post_in_discuss(contact, "", attachment_ids=photo.ids)
-        self.dispatch(budget=5)
         with self.assertRaisesRegex(UserError, "no longer be changed or deleted"):
-            photo.with_user(self.salesman)._delete_and_notify(sent_post.sudo())
-        self.assertTrue(photo.exists())
+            pdf.with_user(self.salesman)._delete_and_notify(post.sudo())
+        self.assertTrue(pdf.exists())
+
+    def test_what_was_sent_from_elsewhere_is_not_changed_in_the_conversation(self):
+        contact = self.make_contacts(1)
+        order_message = contact._send("Your order S002 is confirmed", kind="transactional")
+        self.env["messenger.message"].sudo().browse(order_message.id)._to("sending")
+        order_message._fail(SendResult(order_message.id, TRANSIENT, reason="Telegram is down"))
+        order_message.action_retry()  # a manager retries it: queued again, its copy shown in the conversation
+        copy = order_message.discuss_message_id
+        self.assertEqual((order_message.state, copy.model), ("queued", "discuss.channel"))
+        self.assertFalse(self.status_of(copy)[2], "Discuss offers no Edit")
+        with self.assertRaisesRegex(UserError, "sent from elsewhere"):
+            self.edit_in_discuss(copy, "Your order S002 is cancelled", user=self.env.ref("base.user_admin"))
+        self.assertEqual(order_message.body, "Your order S002 is confirmed")
+
+    def test_a_retried_answer_that_may_have_arrived_stays_as_it_was(self):
+        contact = self.make_contacts(1)
+        post = self.post_in_discuss(contact, "Your code is 1234")
+        part = contact.message_ids_messenger
+        part._to("sending")
+        part._fail(SendResult(part.id, TRANSIENT, reason="no answer in time", maybe_delivered=True))
+        self.assertEqual((part.state, part.maybe_delivered), ("failed", True))
+        part.action_retry()
+        self.assertEqual(part.state, "queued")
+        with self.assertRaisesRegex(UserError, "no longer be changed or deleted"):
+            self.edit_in_discuss(post, "Your code is 5678")
+        self.assertEqual(part.body, "Your code is 1234")
+
+    def test_the_customer_still_waits_when_an_answer_is_deleted_or_an_older_one_changed(self):
+        contact = self.make_contacts(1)
+
+        def customer_writes(event_id, text):
+            self.env["messenger.inbound"]._process(
+                self.channel, [InboundEvent(event_id=event_id, kind="message", chat_id=contact.chat_id, text=text)]
+            )
+
+        customer_writes("w1", "Where is my parcel?")
+        contact._hand_off()  # the bot tells them a person will answer: still waiting
+        self.assertTrue(contact.waiting_reply)
+        answer = self.post_in_discuss(contact, "It left today")
+        self.assertFalse(contact.waiting_reply)
+        customer_writes("w2", "And the invoice?")
+        self.edit_in_discuss(answer, "It left this morning")
+        self.assertEqual(
+            (contact.waiting_reply, contact.last_message_preview), (True, "And the invoice?"), "the newer question"
+        )
+        second = self.post_in_discuss(contact, "Attached tomorrow")
+        self.assertFalse(contact.waiting_reply)
+        self.edit_in_discuss(second, "", self.env["ir.attachment"])
+        self.assertEqual((contact.waiting_reply, contact.last_message_preview), (True, "And the invoice?"))
 
     def test_a_post_that_left_the_queue_cannot_be_changed(self):
         contact = self.make_contacts(1)
