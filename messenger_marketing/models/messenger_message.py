@@ -410,20 +410,27 @@ class MessengerMessage(models.Model):
             return {"messenger_status": failed.state, "messenger_failure": reason or False, "messenger_editable": False}
         if not out:
             return {"messenger_status": False, "messenger_failure": False, "messenger_editable": False}
-        # Discuss offers Edit and Delete on a person's own post only (see _lock_post_parts)
-        editable = all(part._may_be_changed() and part.mail_message_id == part.discuss_message_id for part in out)
+        editable = all(part._may_be_changed(part.discuss_message_id) for part in out)  # Discuss's Edit, Delete
         state = min(out.mapped("state"), key=STATUS_ORDER.index)
         return {"messenger_status": state, "messenger_failure": False, "messenger_editable": editable}
 
     @api.model
+    def _follow_post_change(self, post, change):
+        """A person changes or deletes ``post`` (Discuss's Edit and Delete, removing one of its
+        files: ``change`` does it). While the messages it makes for a customer wait in the
+        queue, they follow it (``_replace_with``); once one has left the queue or may have
+        reached the customer, the change is refused before anything changes: they keep
+        what they got, and the platforms' edit and delete methods are not used."""
+        parts = self._lock_post_parts(post)
+        result = change()
+        if parts:
+            thread = self.env[post.model].browse(post.res_id)
+            parts._replace_with([] if post._filter_empty() else thread._messenger_post_vals(post, parts.contact_id))
+        return result
+
+    @api.model
     def _lock_post_parts(self, post):
-        """The parts of ``post`` (a person's post that went to a customer: in a conversation,
-        on a chat lead) that are still to be sent, locked for the post to be changed or
-        deleted (see ``_replace_with``). Refused, changing nothing, once a part has left
-        the queue or may have reached the customer: they keep what they got, and the
-        platforms' edit and delete methods are not used. A conversation's copy of another
-        message (the bot's, an order's, a campaign's, a reply from a chat lead) is never
-        changed there."""
+        """The parts of ``post`` still to be sent, locked; refused if one may not change."""
         parts = self.sudo().search(
             [
                 ("direction", "=", "out"),
@@ -435,15 +442,15 @@ class MessengerMessage(models.Model):
         )
         if not parts:
             return parts
-        if any(part.mail_message_id != post for part in parts):
-            raise UserError(
-                _("This message shows in the conversation what was sent from elsewhere: it cannot be changed here.")
-            )
         # the dispatcher claims past locked rows (SKIP LOCKED): none leaves the queue now,
         # and one it is claiming makes this transaction wait, then retry and refuse
         self.env.cr.execute("SELECT id FROM messenger_message WHERE id = ANY(%s) FOR UPDATE", [parts.ids])
         parts.invalidate_recordset(["state", "maybe_delivered"])
-        gone = parts.filtered(lambda m: not m._may_be_changed())[:1]
+        gone = parts.filtered(lambda m: not m._may_be_changed(post))[:1]
+        if gone and gone.mail_message_id != post:
+            raise UserError(
+                _("This message shows in the conversation what was sent from elsewhere: it cannot be changed here.")
+            )
         if gone:
             states = dict(self._fields["state"]._description_selection(self.env))
             raise UserError(
@@ -457,10 +464,13 @@ class MessengerMessage(models.Model):
             )
         return parts
 
-    def _may_be_changed(self):
-        """Not taken by the dispatcher yet, and no earlier attempt may have reached the person."""
+    def _may_be_changed(self, post):
+        """Whether this part changes with ``post``: it is the post's own, not a conversation's
+        copy of a message sent from elsewhere (the bot's, an order's, a campaign's, a chat
+        lead's reply), the dispatcher has not taken it, and no attempt may have reached
+        the person."""
         self.ensure_one()
-        return self.state in outbox.UNCLAIMED and not self.maybe_delivered
+        return self.mail_message_id == post and self.state in outbox.UNCLAIMED and not self.maybe_delivered
 
     def _replace_with(self, vals_list):
         """These parts of a post (locked by ``_lock_post_parts``) become the messages the

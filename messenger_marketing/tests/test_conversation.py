@@ -490,7 +490,7 @@ class TestConversation(MessengerCase):
     def test_what_was_sent_from_elsewhere_is_not_changed_in_the_conversation(self):
         contact = self.make_contacts(1)
         order_message = contact._send("Your order S002 is confirmed", kind="transactional")
-        self.env["messenger.message"].sudo().browse(order_message.id)._to("sending")
+        order_message._to("sending")
         order_message._fail(SendResult(order_message.id, TRANSIENT, reason="Telegram is down"))
         order_message.action_retry()  # a manager retries it: queued again, its copy shown in the conversation
         copy = order_message.discuss_message_id
