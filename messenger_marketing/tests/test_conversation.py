@@ -566,6 +566,14 @@ class TestConversation(MessengerCase):
         )
         part = contact.message_ids_messenger
         self.assertEqual(part.mail_message_id, post)
+        # an administrator of sales without the messenger groups, whom Odoo lets edit any
+        # message: the change is refused, and the request's rollback undoes it whole
+        admin = new_test_user(self.env, "lead_admin", groups="sales_team.group_sale_manager,base.group_erp_manager")
+        with self.assertRaises(AccessError), self.env.cr.savepoint():
+            lead.with_user(admin)._message_update_content(post.sudo(), body="Delivery never")
+        self.env.invalidate_all()
+        self.assertEqual((part.body, part.state), ("Delivery on Monday", "queued"))
+        self.assertIn("Monday", post.body)
         lead.messenger_contact_id = other  # the lead moved on: the reply stays the first person's
         lead.with_user(self.salesman)._message_update_content(post.sudo(), body="Delivery on Tuesday")
         self.assertEqual((part.body, part.state, part.mail_message_id), ("Delivery on Tuesday", "queued", post))
@@ -596,6 +604,8 @@ class TestEditingOverDiscussRoutes(TelegramSetupMixin, HttpCase):
             {"name": "Oleg", "channel_id": cls.channel.id, "chat_id": "770001"}
         )
         cls.contact._conversation()._messenger_join(cls.operator | cls.colleague)
+        # Odoo lets an administrator edit anyone's message; this one has no messenger group
+        cls.admin = new_test_user(cls.env, "edit_admin", groups="base.group_system", password="edit_admin-pw-5")
 
     def setUp(self):
         super().setUp()
@@ -639,6 +649,23 @@ class TestEditingOverDiscussRoutes(TelegramSetupMixin, HttpCase):
         self.env.invalidate_all()
         self.assertIn("eleven", self.env["mail.message"].browse(post_id).body)
         self.assertEqual(self.fake.texts("770001"), ["We open at eleven"], "sent once")
+
+    def test_an_administrator_without_the_messenger_groups_cannot_change_a_post(self):
+        result, error = self.rpc(
+            "edit_operator",
+            "/mail/message/post",
+            thread_model="discuss.channel",
+            thread_id=self.contact.discuss_channel_id.id,
+            post_data={"body": "Pick-up at noon", "message_type": "comment", "subtype_xmlid": "mail.mt_comment"},
+        )
+        self.assertFalse(error)
+        post_id = result["mail.message"][0]["id"]
+        _result, error = self.edit("edit_admin", post_id, "Pick-up at midnight")
+        self.assertEqual(error["name"], "werkzeug.exceptions.NotFound", "a conversation is for Messenger users only")
+        self.env.invalidate_all()
+        self.assertIn("noon", self.env["mail.message"].browse(post_id).body, "the whole change is undone")
+        part = self.env["messenger.message"].search([("mail_message_id", "=", post_id)])
+        self.assertEqual((part.body, part.state), ("Pick-up at noon", "queued"))
 
     def test_a_file_of_a_sent_post_cannot_be_removed(self):
         pdf = (
